@@ -1,0 +1,27 @@
+//! forkwise: multi-process programming on Unix, safe, fast and leak-free.
+//!
+//! This crate is an index: each primitive lives in a small crate of its own
+//! that can be used alone, and is re-exported here as a module, behind a
+//! cargo feature of the same name (all on by default).
+//!
+//! # Coordination between processes
+//!
+//! - [`lock`]: file locks shared with `flock(1)`, byte-range locks and pidfiles
+//!   ([`forkwise-lock`](https://docs.rs/forkwise-lock)).
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "lock")] {
+//! let path = std::env::temp_dir().join(format!("fw-doc-umbrella-{}.lock", std::process::id()));
+//! let mut lock = forkwise::lock::FileLock::new(&path)?;
+//! let _guard = lock.acquire()?;
+//! # std::fs::remove_file(&path)?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "lock")]
+#[doc(inline)]
+pub use forkwise_lock as lock;
