@@ -25,3 +25,8 @@
 #[cfg(feature = "lock")]
 #[doc(inline)]
 pub use forkwise_lock as lock;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

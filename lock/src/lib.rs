@@ -69,3 +69,8 @@ pub use file_lock::{FileLock, FileLockGuard};
 pub use pidfile::Pidfile;
 #[cfg(target_os = "linux")]
 pub use range_lock::{RangeLock, RangeLockGuard};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

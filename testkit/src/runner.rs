@@ -188,7 +188,7 @@ fn run_case(case: &Case, capture: bool) -> Option<String> {
         WaitStatus::Exited(0) => {}
         WaitStatus::Exited(PANIC_EXIT) => problems.push(format!("case process {pid} panicked")),
         WaitStatus::Exited(code) => {
-            problems.push(format!("case process {pid} exited with code {code}"))
+            problems.push(format!("case process {pid} exited with code {code}"));
         }
         WaitStatus::Signaled(libc::SIGALRM) => problems.push(format!(
             "case process {pid} hung: the watchdog killed it after {:?}",
