@@ -16,9 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = first.acquire()?;
     let b = second.acquire()?;
     println!("records 0 and 1 are locked at the same time (disjoint ranges)");
-    println!("whole-file try_acquire while they are held: {:?}", whole.try_acquire()?.map(|g| g.mode()));
+    println!(
+        "whole-file try_acquire while they are held: {:?}",
+        whole.try_acquire()?.map(|g| g.mode())
+    );
     drop((a, b));
-    let all = whole.try_acquire()?.ok_or("free once both records were released")?;
+    let all = whole
+        .try_acquire()?
+        .ok_or("free once both records were released")?;
     println!("whole file locked after release: {:?}", all.mode());
     drop(all);
     std::fs::remove_file(&path)?;

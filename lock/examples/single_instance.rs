@@ -13,9 +13,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
 
     let pidfile = Pidfile::create(dir.join("job.pid"))?;
-    println!("running as pid {}, pidfile {}", pidfile.pid(), pidfile.path().display());
+    println!(
+        "running as pid {}, pidfile {}",
+        pidfile.pid(),
+        pidfile.path().display()
+    );
     match Pidfile::create(pidfile.path()) {
-        Err(Error::AlreadyRunning { pid, .. }) => println!("a second instance is refused: held by {pid:?}"),
+        Err(Error::AlreadyRunning { pid, .. }) => {
+            println!("a second instance is refused: held by {pid:?}")
+        }
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }
 

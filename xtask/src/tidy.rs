@@ -72,7 +72,8 @@ fn check_file(shown: &str, text: &str, library: bool, problems: &mut Vec<String>
     }
     let lines: Vec<&str> = text.lines().collect();
     for (index, line) in lines.iter().enumerate() {
-        let code = line.trim_start();
+        let code = without_strings(line.trim_start());
+        let code = code.as_str();
         if code.starts_with("//") {
             continue;
         }
@@ -97,6 +98,30 @@ fn check_file(shown: &str, text: &str, library: bool, problems: &mut Vec<String>
             ));
         }
     }
+}
+
+/// The line with the contents of its string literals blanked, so that code
+/// that talks about `unsafe {` or `dbg!(` in a string is not taken for them.
+fn without_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let (mut in_string, mut escaped) = (false, false);
+    // A quote in a char literal opens no string.
+    for c in line.replace("'\"'", "'_'").chars() {
+        if in_string {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    in_string = false;
+                    out.push(c);
+                }
+                _ => escaped = false,
+            }
+        } else {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// True for a line that opens an unsafe block or an unsafe impl.
@@ -216,6 +241,16 @@ mod tests {
         let text = "//! H.\nfn f() {\n    println!(\"hi\");\n}\n";
         assert_eq!(problems(text, true).len(), 1);
         assert!(problems(text, false).is_empty());
+    }
+
+    #[test]
+    fn code_inside_strings_is_not_code() {
+        let text = "//! H.\nfn f() {\n    let s = \"unsafe { dbg!(x) } \\\" println!(\";\n}\n";
+        assert!(
+            problems(text, true).is_empty(),
+            "{:?}",
+            problems(text, true)
+        );
     }
 
     #[test]
