@@ -70,7 +70,7 @@ fn lock_stop(path: &Path) -> Result {
         .status()
     {
         Ok(status) => {
-            println!("  [parent] holding it: `flock -n FILE true` is refused ({status})")
+            println!("  [parent] holding it: `flock -n FILE true` is refused ({status})");
         }
         Err(err) => {
             println!("  flock(1) is not installed ({err}); skipping the shell part");
