@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     match Pidfile::create(pidfile.path()) {
         Err(Error::AlreadyRunning { pid, .. }) => {
-            println!("a second instance is refused: held by {pid:?}")
+            println!("a second instance is refused: held by {pid:?}");
         }
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }

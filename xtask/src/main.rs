@@ -2,10 +2,10 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask test`: everything CI checks, in order, stopping at the
-//!   first failure; see [`test`] for the steps and how forking tests stay
+//!   first failure; see [`mod@test`] for the steps and how forking tests stay
 //!   sound.
 //! - `cargo xtask bench [crate]`: each primitive against the same operation
-//!   written on libc (the floor) and against peer crates; see [`bench`].
+//!   written on libc (the floor) and against peer crates; see [`mod@bench`].
 //! - `cargo xtask lint`: only the static checks (fmt, clippy, doc, tidy).
 //!
 //! Cargo is run as `$CARGO` (the cargo that runs this task), from the

@@ -110,14 +110,14 @@ pub(crate) fn killed_holder_releases_at_once() {
     );
 }
 
-/// Forks a child that holds `path` exclusively for `hold`, and waits until it holds it.
-fn hold_for(path: &std::path::Path, hold: Duration) -> forkwise_testkit::Child {
+/// Forks a child that holds `path` exclusively for `duration`, and waits until it holds it.
+fn hold_for(path: &std::path::Path, duration: Duration) -> forkwise_testkit::Child {
     let held = Notify::new();
     let child = fork(|| {
         let mut lock = FileLock::new(path).unwrap();
         let guard = lock.acquire().unwrap();
         held.notify();
-        std::thread::sleep(hold);
+        std::thread::sleep(duration);
         drop(guard);
     });
     held.wait();

@@ -112,7 +112,7 @@ pub(crate) fn forked_child_does_not_remove_parent_pidfile() {
         assert!(matches!(
             Pidfile::create(&path),
             Err(Error::AlreadyRunning { .. })
-        ))
+        ));
     })
     .join();
     pidfile.take().unwrap().release().unwrap();
