@@ -1,4 +1,4 @@
-//! The harness must catch what it promises to catch. This binary runs its
+//! Self-test of the harness: it must catch what it promises to catch. This binary runs its
 //! own misbehaving cases through `forkwise_testkit::run` in a child process
 //! (itself, started again with `SELFTEST_INNER=1`) and checks that each one
 //! fails with a report naming what went wrong.
