@@ -20,11 +20,16 @@ fn main() -> Result {
     {
         return lock_worker(Path::new(path));
     }
+    if let [role, pid] = args.as_slice()
+        && role == "signal-sender"
+    {
+        return signal_sender(pid.parse()?);
+    }
 
     println!("forkwise tour (pid {})", std::process::id());
     let dir = std::env::temp_dir().join(format!("forkwise-tour-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = lock_stop(&dir.join("tour.lock"));
+    let result = lock_stop(&dir.join("tour.lock")).and_then(|()| signal_stop());
     std::fs::remove_dir_all(&dir)?;
     result?;
     println!("\nend of the tour: every process exited, nothing left behind");
@@ -116,5 +121,59 @@ fn lock_worker(path: &Path) -> Result {
     let started = Instant::now();
     let _guard = lock.acquire()?;
     println!("acquired after {} ms", started.elapsed().as_millis());
+    Ok(())
+}
+
+/// Stop 2: a child process signals the parent; the listener stack runs newest first.
+fn signal_stop() -> Result {
+    use forkwise::signal::{Propagation, Signal, SignalHandler, SignalTrap};
+
+    println!("\n== signal: a child sends SIGUSR1; the parent's listeners run newest first");
+    let handler = SignalHandler::new(Signal::SIGUSR1)?;
+    handler.add(|info| {
+        let from = info.sender.map_or(0, |s| s.pid);
+        println!(
+            "  [parent] oldest listener: {} from process {from}",
+            info.signal
+        );
+        Propagation::Continue
+    })?;
+    let newest = handler.add_scoped(|_| {
+        println!("  [parent] newest listener: handled, Stop (the older one does not run)");
+        Propagation::Stop
+    })?;
+    let trap = SignalTrap::new(&[Signal::SIGTERM])?;
+
+    let mut sender = Command::new(std::env::current_exe()?)
+        .args(["signal-sender", &std::process::id().to_string()])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let mut ask = sender.stdin.take().ok_or("sender stdin")?;
+    let patience = Some(Duration::from_secs(10));
+
+    writeln!(ask, "SIGUSR1")?;
+    forkwise::signal::wait(patience)?;
+    drop(newest);
+    println!("  [parent] newest listener removed; the next SIGUSR1 bubbles down");
+    writeln!(ask, "SIGUSR1")?;
+    forkwise::signal::wait(patience)?;
+
+    writeln!(ask, "SIGTERM")?;
+    if trap.wait(patience)?.is_some() {
+        println!("  [parent] SIGTERM trapped: a main loop would end here, cleanly");
+    }
+    drop(ask); // end of input: the sender exits
+    if !sender.wait()?.success() {
+        return Err("the signal sender failed".into());
+    }
+    Ok(())
+}
+
+/// The second process of stop 2: sends each signal named on its stdin to `parent`.
+fn signal_sender(parent: i32) -> Result {
+    for line in std::io::stdin().lines() {
+        let signal: forkwise::signal::Signal = line?.trim().parse()?;
+        signal.send(parent)?;
+    }
     Ok(())
 }

@@ -9,6 +9,13 @@
 //! - [`lock`]: file locks shared with `flock(1)`, byte-range locks and pidfiles
 //!   ([`forkwise-lock`](https://docs.rs/forkwise-lock)).
 //!
+//! # Signals and the main loop
+//!
+//! - [`signal`]: signal handlers whose listeners stack and bubble (newest
+//!   first; `Propagation::Stop` ends it), traps for `while !trap.is_trapped()`
+//!   loops, typed sending; listeners run outside the OS handler
+//!   ([`forkwise-signal`](https://docs.rs/forkwise-signal)).
+//!
 //! # Example
 //!
 //! ```
@@ -25,6 +32,10 @@
 #[cfg(feature = "lock")]
 #[doc(inline)]
 pub use forkwise_lock as lock;
+
+#[cfg(feature = "signal")]
+#[doc(inline)]
+pub use forkwise_signal as signal;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

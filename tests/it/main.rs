@@ -4,7 +4,10 @@
 use forkwise_testkit::{TempDir, fork};
 
 fn main() {
-    forkwise_testkit::run(forkwise_testkit::cases![lock_is_reexported]);
+    forkwise_testkit::run(forkwise_testkit::cases![
+        lock_is_reexported,
+        signal_is_reexported
+    ]);
 }
 
 fn lock_is_reexported() {
@@ -18,4 +21,16 @@ fn lock_is_reexported() {
     })
     .join();
     drop(guard);
+}
+
+fn signal_is_reexported() {
+    use forkwise::signal::{Signal, SignalTrap};
+
+    let trap = SignalTrap::new(&[Signal::SIGUSR1]).unwrap();
+    let parent = i32::try_from(std::process::id()).unwrap();
+    fork(|| Signal::SIGUSR1.send(parent).unwrap()).join();
+    assert_eq!(
+        trap.wait(Some(std::time::Duration::from_secs(10))).unwrap(),
+        Some(Signal::SIGUSR1)
+    );
 }

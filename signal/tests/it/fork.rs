@@ -1,0 +1,181 @@
+//! After `fork(2)`: the child has a wake-up pipe of its own.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use forkwise_signal::{Propagation, Signal, SignalHandler};
+use forkwise_testkit::{Notify, SharedCounters, fork};
+
+use crate::support::{pipe_identity, readable};
+
+/// A signal sent to the child runs the child's listeners only: the parent's
+/// wake-up descriptor stays quiet and its listeners do not run; and a signal
+/// to the parent does not wake the child.
+pub(crate) fn child_signal_never_reaches_parent_listeners() {
+    // Each process counts its own runs in its own copy of this counter.
+    let runs = Arc::new(AtomicU64::new(0));
+    let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    let count = Arc::clone(&runs);
+    handler
+        .add(move |_| {
+            count.fetch_add(1, SeqCst);
+            Propagation::Continue
+        })
+        .unwrap();
+    let parent_pipe = pipe_identity(handler.as_fd());
+    let (child_ready, parent_signalled, child_checked) =
+        (Notify::new(), Notify::new(), Notify::new());
+    let child = fork(|| {
+        assert_ne!(
+            pipe_identity(handler.as_fd()),
+            parent_pipe,
+            "the child's descriptor points at a pipe of its own"
+        );
+        child_ready.notify();
+        // The parent signals itself now: the child's pipe must stay quiet.
+        parent_signalled.wait();
+        assert!(
+            !readable(handler.as_fd(), Duration::from_millis(100)),
+            "the parent's signal woke the child"
+        );
+        assert_eq!(forkwise_signal::dispatch(), 0);
+        child_checked.notify();
+        // Now the parent signals the child.
+        let ran = forkwise_signal::wait(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(ran, 1);
+        assert_eq!(
+            runs.load(SeqCst),
+            1,
+            "the child's signal ran the child's copy"
+        );
+    });
+    child_ready.wait();
+    Signal::SIGUSR1.raise().unwrap();
+    assert_eq!(forkwise_signal::dispatch(), 1);
+    parent_signalled.notify();
+    child_checked.wait();
+
+    Signal::SIGUSR1.send(child.pid()).unwrap();
+    assert!(
+        !readable(handler.as_fd(), Duration::from_millis(200)),
+        "the child's signal woke the parent"
+    );
+    assert_eq!(forkwise_signal::dispatch(), 0);
+    child.join();
+    assert_eq!(runs.load(SeqCst), 1, "the parent's own signal only");
+}
+
+/// Signals recorded but not yet dispatched in the parent at fork time are the
+/// parent's: the child does not run them, nor count them with its own.
+pub(crate) fn child_does_not_inherit_pending_signals() {
+    let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    let counts = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&counts);
+    handler
+        .add(move |info| {
+            record.lock().unwrap().push(info.count);
+            Propagation::Continue
+        })
+        .unwrap();
+    Signal::SIGUSR1.raise().unwrap(); // recorded, not dispatched
+    fork(|| {
+        assert_eq!(
+            forkwise_signal::dispatch(),
+            0,
+            "the parent's signal ran in the child"
+        );
+        assert!(!readable(handler.as_fd(), Duration::ZERO));
+        Signal::SIGUSR1.raise().unwrap();
+        assert_eq!(forkwise_signal::dispatch(), 1);
+        assert_eq!(*counts.lock().unwrap(), [1], "the child's own signal only");
+    })
+    .join();
+    assert_eq!(forkwise_signal::dispatch(), 1, "the parent still has it");
+    assert_eq!(*counts.lock().unwrap(), [1]);
+}
+
+static BLOCKED_IN_EARLIER_FORK_HANDLER: AtomicU64 = AtomicU64::new(0);
+
+/// A child fork handler registered before the crate's: it runs before the
+/// crate renews the pipe, and records whether SIGUSR1 is blocked then.
+extern "C" fn record_mask_in_child() {
+    // SAFETY: all zeroes is a valid sigset_t; a null new set only reads the mask.
+    let blocked = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut set);
+        libc::sigismember(&raw const set, libc::SIGUSR1) == 1
+    };
+    BLOCKED_IN_EARLIER_FORK_HANDLER.store(u64::from(blocked) + 1, SeqCst);
+}
+
+/// Between `fork(2)` and the renewal of the child's pipe, signals are
+/// blocked, so none can reach the child while it still shares the parent's
+/// pipe; afterwards both processes have their masks as before.
+pub(crate) fn signals_are_blocked_until_the_child_has_its_pipe() {
+    // SAFETY: registers an async-signal-safe child handler; this case's
+    // process is single-threaded and has not opened the wake pipe yet, so
+    // this one runs before the crate's.
+    unsafe { libc::pthread_atfork(None, None, Some(record_mask_in_child)) };
+    let _handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    let mask = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let before = mask();
+    let expected = before.clone();
+    fork(move || {
+        assert_eq!(
+            BLOCKED_IN_EARLIER_FORK_HANDLER.load(SeqCst),
+            2,
+            "SIGUSR1 was not blocked while the child still shared the pipe"
+        );
+        assert_eq!(mask(), expected, "the child's mask is restored");
+    })
+    .join();
+    assert_eq!(mask(), before, "the parent's mask is restored");
+}
+
+/// With a raw `libc::fork` (no forkwise in between), the `pthread_atfork`
+/// hook has renewed the child's pipe by the time fork returns; calling the
+/// public hook again there changes nothing.
+pub(crate) fn raw_fork_runs_the_hook() {
+    let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    handler.add(|_| Propagation::Continue).unwrap();
+    let parent_pipe = pipe_identity(handler.as_fd());
+    // [0] 1 if the child's pipe differed from the parent's,
+    // [1] 1 if calling the hook again kept it, [2] 1 if the child is done
+    let results = SharedCounters::new(3);
+    // SAFETY: this process has one thread; the child only reads /proc,
+    // touches shared atomics and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let fresh = pipe_identity(handler.as_fd());
+        results[0].store(i64::from(fresh != parent_pipe), SeqCst);
+        forkwise_signal::after_fork_in_child();
+        results[1].store(i64::from(pipe_identity(handler.as_fd()) == fresh), SeqCst);
+        results[2].store(1, SeqCst);
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(results[2].load(SeqCst), 1, "the child ran");
+    assert_eq!(results[0].load(SeqCst), 1, "the child's pipe is its own");
+    assert_eq!(results[1].load(SeqCst), 1, "the hook is idempotent");
+    assert_eq!(
+        pipe_identity(handler.as_fd()),
+        parent_pipe,
+        "the parent's is unchanged"
+    );
+}
