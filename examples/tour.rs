@@ -25,11 +25,19 @@ fn main() -> Result {
     {
         return signal_sender(pid.parse()?);
     }
+    if let [role, n] = args.as_slice()
+        && role == "channel-worker"
+    {
+        return channel_worker(n.parse()?);
+    }
 
     println!("forkwise tour (pid {})", std::process::id());
     let dir = std::env::temp_dir().join(format!("forkwise-tour-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = lock_stop(&dir.join("tour.lock")).and_then(|()| signal_stop());
+    let result = lock_stop(&dir.join("tour.lock"))
+        .and_then(|()| signal_stop())
+        .and_then(|()| timer_stop())
+        .and_then(|()| channel_stop());
     std::fs::remove_dir_all(&dir)?;
     result?;
     println!("\nend of the tour: every process exited, nothing left behind");
@@ -175,5 +183,79 @@ fn signal_sender(parent: i32) -> Result {
         let signal: forkwise::signal::Signal = line?.trim().parse()?;
         signal.send(parent)?;
     }
+    Ok(())
+}
+
+/// Stop 3: timers tick in the dispatch loop and report ticks missed while busy.
+fn timer_stop() -> Result {
+    use forkwise::timer::Timer;
+
+    println!("\n== timer: a 50 ms timer, driven by the signal dispatch loop");
+    let started = Instant::now();
+    let timer = Timer::every(Duration::from_millis(50), move |tick| {
+        let at = started.elapsed().as_millis();
+        println!(
+            "  [timer] tick {} at {at} ms, {} missed",
+            tick.number, tick.missed
+        );
+    })?;
+    while timer.ticks() < 2 {
+        forkwise::signal::wait(Some(Duration::from_secs(1)))?;
+    }
+    println!("  [parent] busy for 200 ms without dispatching ...");
+    let busy_until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < busy_until {
+        std::hint::spin_loop();
+    }
+    forkwise::signal::wait(Some(Duration::from_secs(1)))?;
+    println!("  [parent] no tick was lost: the late callback counted the missed ones");
+    Ok(())
+}
+
+/// Stop 4: typed messages between processes over socket pairs.
+fn channel_stop() -> Result {
+    use forkwise::channel::{Event, MultiStreamChannel};
+
+    println!("\n== channel: three workers report to a master over socket pairs");
+    let mut master = MultiStreamChannel::new()?;
+    let mut workers = Vec::new();
+    for n in 1..=3u32 {
+        let (id, end) = master.create_client()?;
+        // The worker is this program again, its end of the pair as stdin.
+        let worker = Command::new(std::env::current_exe()?)
+            .args(["channel-worker", &n.to_string()])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(end)))
+            .spawn()?;
+        println!("  [master] client {id} is worker process {}", worker.id());
+        workers.push(worker);
+    }
+    let mut left = 0;
+    while left < workers.len() {
+        match master.receive::<(u32, u64)>()? {
+            Event::Message(id, (n, square)) => {
+                println!("  [master] client {id}: {n} squared is {square}");
+            }
+            Event::Disconnected(id) => {
+                println!("  [master] client {id} disconnected (reported once)");
+                left += 1;
+            }
+            Event::Error(id, err) => return Err(format!("client {id}: {err}").into()),
+        }
+    }
+    for mut worker in workers {
+        if !worker.wait()?.success() {
+            return Err("a channel worker failed".into());
+        }
+    }
+    Ok(())
+}
+
+/// A worker of stop 4: its stdin is its end of the channel.
+fn channel_worker(n: u32) -> Result {
+    use std::os::fd::AsFd;
+
+    let end = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let mut channel = forkwise::channel::StreamChannel::from_fd(end)?;
+    channel.send(&(n, u64::from(n) * u64::from(n)))?;
     Ok(())
 }

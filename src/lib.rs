@@ -15,6 +15,15 @@
 //!   first; `Propagation::Stop` ends it), traps for `while !trap.is_trapped()`
 //!   loops, typed sending; listeners run outside the OS handler
 //!   ([`forkwise-signal`](https://docs.rs/forkwise-signal)).
+//! - [`timer`]: drift-free periodic timers whose callbacks run in the signal
+//!   dispatch loop, reporting missed ticks
+//!   ([`forkwise-timer`](https://docs.rs/forkwise-timer)).
+//!
+//! # Talking between processes
+//!
+//! - [`channel`]: typed messages over socket pairs, a fair many-client
+//!   master, file-descriptor passing and sender credentials
+//!   ([`forkwise-channel`](https://docs.rs/forkwise-channel)).
 //!
 //! # Example
 //!
@@ -36,6 +45,14 @@ pub use forkwise_lock as lock;
 #[cfg(feature = "signal")]
 #[doc(inline)]
 pub use forkwise_signal as signal;
+
+#[cfg(feature = "timer")]
+#[doc(inline)]
+pub use forkwise_timer as timer;
+
+#[cfg(feature = "channel")]
+#[doc(inline)]
+pub use forkwise_channel as channel;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -33,10 +33,10 @@ impl Snapshot {
 /// such as "SysV semaphore set id 3 key 0x0000002a mode 600".
 pub fn sysv_objects(uid: u32) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for (file, kind, id_column) in [
-        ("sem", "semaphore set", "semid"),
-        ("msg", "message queue", "msqid"),
-        ("shm", "shared memory segment", "shmid"),
+    for (file, kind, id_column, ipcrm) in [
+        ("sem", "semaphore set", "semid", "-s"),
+        ("msg", "message queue", "msqid", "-q"),
+        ("shm", "shared memory segment", "shmid", "-m"),
     ] {
         let Ok(table) = fs::read_to_string(format!("/proc/sysvipc/{file}")) else {
             continue;
@@ -66,10 +66,9 @@ pub fn sysv_objects(uid: u32) -> BTreeSet<String> {
                 .and_then(|k| k.parse().ok())
                 .unwrap_or_default();
             found.insert(format!(
-                "SysV {kind} id {} key {key:#010x} mode {} (remove with `ipcrm -{} {}`)",
+                "SysV {kind} id {} key {key:#010x} mode {} (remove with `ipcrm {ipcrm} {}`)",
                 cells.get(id).unwrap_or(&"?"),
                 cells.get(perms).unwrap_or(&"?"),
-                &file[..1],
                 cells.get(id).unwrap_or(&"?"),
             ));
         }

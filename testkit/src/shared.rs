@@ -26,6 +26,12 @@ impl SharedCounters {
     }
 }
 
+// SAFETY: the mapping is only ever accessed through atomics, from any
+// thread or process; the pointer itself is never handed out.
+unsafe impl Send for SharedCounters {}
+// SAFETY: as for `Send`: `&SharedCounters` only gives `&[AtomicI64]`.
+unsafe impl Sync for SharedCounters {}
+
 impl std::ops::Deref for SharedCounters {
     type Target = [AtomicI64];
 

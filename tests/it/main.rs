@@ -6,7 +6,9 @@ use forkwise_testkit::{TempDir, fork};
 fn main() {
     forkwise_testkit::run(forkwise_testkit::cases![
         lock_is_reexported,
-        signal_is_reexported
+        signal_is_reexported,
+        timer_is_reexported,
+        channel_is_reexported,
     ]);
 }
 
@@ -33,4 +35,18 @@ fn signal_is_reexported() {
         trap.wait(Some(std::time::Duration::from_secs(10))).unwrap(),
         Some(Signal::SIGUSR1)
     );
+}
+
+fn timer_is_reexported() {
+    let timer = forkwise::timer::Timer::every(std::time::Duration::from_millis(2), |_| {}).unwrap();
+    while timer.ticks() < 2 {
+        forkwise::signal::wait(Some(std::time::Duration::from_secs(1))).unwrap();
+    }
+}
+
+fn channel_is_reexported() {
+    let (mut parent, mut child) = forkwise::channel::StreamChannel::pair().unwrap();
+    fork(|| child.send(&("from the child", 7u32)).unwrap()).join();
+    let (text, n): (String, u32) = parent.receive().unwrap();
+    assert_eq!((text.as_str(), n), ("from the child", 7));
 }

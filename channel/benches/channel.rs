@@ -1,0 +1,371 @@
+//! Benchmarks of forkwise-channel, run by `cargo xtask bench channel` or
+//! `cargo bench -p forkwise-channel`.
+//!
+//! Every operation is a criterion group named after the operation; its
+//! functions are `forkwise` (this crate), `floor` (the same work with raw
+//! `read`/`write` on a socketpair, here in this file) and `peer:ipc-channel`
+//! (servo's ipc-channel, what a user would otherwise pick). The operations:
+//!
+//! - round trip of a 64-byte and of a 4 KiB message between two processes
+//!   (a forked echo child, one per `iter_custom` call, reaped before it returns);
+//! - one-way throughput of 1 MiB messages, raw frames (`send_bytes`) and
+//!   typed (a struct holding a 1 MiB `serde_bytes` buffer);
+//! - fan-in: messages received per second by a [`MultiStreamChannel`] from
+//!   8 and from 64 forked clients.
+//!
+//! Forking is only sound in a process with one thread: criterion without its
+//! `rayon` feature starts none, and [`spawn`] checks `/proc/self/task`
+//! before every fork.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use forkwise_channel::{Event, MultiStreamChannel, StreamChannel};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    round_trip(&mut c, 64);
+    round_trip(&mut c, 4096);
+    throughput_bytes(&mut c);
+    throughput_typed(&mut c);
+    fan_in(&mut c, 8);
+    fan_in(&mut c, 64);
+    c.final_summary();
+}
+
+const MIB: usize = 1 << 20;
+
+/// A typed message holding a byte buffer, encoded in one piece.
+#[derive(Serialize, Deserialize)]
+struct Blob {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+/// Panics unless this process has exactly one thread, the condition for `fork`.
+fn assert_single_threaded() {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .count();
+    assert_eq!(threads, 1, "forking needs a single-threaded process");
+}
+
+/// Forks a child that runs `body` and leaves with `_exit` (0, or 1 on panic).
+fn spawn(body: impl FnOnce()) -> libc::pid_t {
+    assert_single_threaded();
+    // SAFETY: this process has one thread (checked above), so the child
+    // inherits no lock held by another thread; it runs `body` and leaves
+    // with `_exit`, never returning into criterion.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let ok = catch_unwind(AssertUnwindSafe(body)).is_ok();
+        // SAFETY: `_exit` ends the child at once, without the parent's
+        // destructors or atexit handlers, as a forked child must.
+        unsafe { libc::_exit(libc::c_int::from(!ok)) };
+    }
+    pid
+}
+
+/// Forks a child that runs `body` with `theirs`; returns `mine` and the
+/// child's pid. Each process closes the other's end, so that each sees the
+/// other leave.
+fn fork_with<A, B>(mine: A, theirs: B, body: impl FnOnce(B)) -> (A, libc::pid_t) {
+    let (mut mine, mut theirs) = (Some(mine), Some(theirs));
+    let pid = spawn(|| {
+        drop(mine.take());
+        body(theirs.take().expect("given"));
+    });
+    drop(theirs);
+    (mine.expect("kept"), pid)
+}
+
+/// Waits for a child and checks that it succeeded; retries EINTR.
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable int; `pid` is our unreaped child.
+        let ret = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        if ret == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::Interrupted,
+            "waitpid: {err}"
+        );
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "a benchmark child failed: wait status {status:#x}"
+    );
+}
+
+fn round_trip(c: &mut Criterion, size: usize) {
+    let name = if size < 1024 {
+        format!("channel: round trip {size} B")
+    } else {
+        format!("channel: round trip {} KiB", size / 1024)
+    };
+    let mut group = c.benchmark_group(name);
+    let message = Blob {
+        data: vec![7; size],
+    };
+
+    group.bench_function("forkwise", |b| {
+        b.iter_custom(|iters| {
+            let (mine, theirs) = StreamChannel::pair().expect("pair");
+            let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
+                while let Ok(blob) = theirs.receive::<Blob>() {
+                    theirs.send(&blob).expect("echo");
+                }
+            });
+            let started = Instant::now();
+            for _ in 0..iters {
+                mine.send(black_box(&message)).expect("send");
+                black_box(mine.receive::<Blob>().expect("receive"));
+            }
+            let took = started.elapsed();
+            drop(mine);
+            reap(child);
+            took
+        });
+    });
+
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let (mine, theirs) = UnixStream::pair().expect("socketpair");
+            let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
+                let mut buffer = vec![0; size];
+                while theirs.read_exact(&mut buffer).is_ok() {
+                    theirs.write_all(&buffer).expect("echo");
+                }
+            });
+            let mut buffer = vec![0; size];
+            let started = Instant::now();
+            for _ in 0..iters {
+                mine.write_all(black_box(&message.data)).expect("write");
+                mine.read_exact(&mut buffer).expect("read");
+                black_box(&buffer);
+            }
+            let took = started.elapsed();
+            drop(mine);
+            reap(child);
+            took
+        });
+    });
+
+    group.bench_function("peer:ipc-channel", |b| {
+        b.iter_custom(|iters| {
+            let (request_tx, request_rx) = ipc_channel::ipc::channel::<ByteBuf>().expect("ipc");
+            let (reply_tx, reply_rx) = ipc_channel::ipc::channel::<ByteBuf>().expect("ipc");
+            let ((request_tx, reply_rx), child) = fork_with(
+                (request_tx, reply_rx),
+                (request_rx, reply_tx),
+                |(request_rx, reply_tx)| {
+                    while let Ok(blob) = request_rx.recv() {
+                        reply_tx.send(blob).expect("echo");
+                    }
+                },
+            );
+            let started = Instant::now();
+            for _ in 0..iters {
+                request_tx
+                    .send(ByteBuf::from(black_box(&message.data).clone()))
+                    .expect("send");
+                black_box(reply_rx.recv().expect("receive"));
+            }
+            let took = started.elapsed();
+            drop(request_tx);
+            reap(child);
+            took
+        });
+    });
+    group.finish();
+}
+
+/// Runs `iters` one-way 1 MiB transfers from a forked sender; returns the
+/// receiver's time for them.
+fn one_way(
+    iters: u64,
+    send: impl FnOnce(u64),
+    mut receive: impl FnMut(),
+    close: impl FnOnce(),
+) -> Duration {
+    let child = spawn(|| send(iters));
+    let started = Instant::now();
+    for _ in 0..iters {
+        receive();
+    }
+    let took = started.elapsed();
+    close();
+    reap(child);
+    took
+}
+
+fn throughput_bytes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel: throughput 1 MiB");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    group.sample_size(20);
+    let payload = vec![3u8; MIB];
+
+    group.bench_function("forkwise", |b| {
+        b.iter_custom(|iters| {
+            let (mut mine, theirs) = StreamChannel::pair().expect("pair");
+            one_way(
+                iters,
+                |n| {
+                    let mut theirs = theirs;
+                    for _ in 0..n {
+                        theirs.send_bytes(&payload).expect("send");
+                    }
+                },
+                || drop(black_box(mine.receive_bytes().expect("receive"))),
+                || (),
+            )
+        });
+    });
+
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let (mut mine, theirs) = UnixStream::pair().expect("socketpair");
+            let mut buffer = vec![0; MIB];
+            one_way(
+                iters,
+                |n| {
+                    let mut theirs = theirs;
+                    for _ in 0..n {
+                        theirs.write_all(&payload).expect("write");
+                    }
+                },
+                || mine.read_exact(black_box(&mut buffer)).expect("read"),
+                || (),
+            )
+        });
+    });
+
+    group.bench_function("peer:ipc-channel", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = ipc_channel::ipc::bytes_channel().expect("ipc");
+            one_way(
+                iters,
+                |n| {
+                    for _ in 0..n {
+                        tx.send(&payload).expect("send");
+                    }
+                },
+                || drop(black_box(rx.recv().expect("receive"))),
+                || (),
+            )
+        });
+    });
+    group.finish();
+}
+
+fn throughput_typed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel: throughput 1 MiB typed");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    group.sample_size(20);
+    let blob = Blob {
+        data: vec![5u8; MIB],
+    };
+
+    group.bench_function("forkwise", |b| {
+        b.iter_custom(|iters| {
+            let (mut mine, theirs) = StreamChannel::pair().expect("pair");
+            one_way(
+                iters,
+                |n| {
+                    let mut theirs = theirs;
+                    for _ in 0..n {
+                        theirs.send(&blob).expect("send");
+                    }
+                },
+                || drop(black_box(mine.receive::<Blob>().expect("receive"))),
+                || (),
+            )
+        });
+    });
+
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let (mut mine, theirs) = UnixStream::pair().expect("socketpair");
+            let mut buffer = vec![0; MIB];
+            one_way(
+                iters,
+                |n| {
+                    let mut theirs = theirs;
+                    for _ in 0..n {
+                        theirs.write_all(&blob.data).expect("write");
+                    }
+                },
+                || mine.read_exact(black_box(&mut buffer)).expect("read"),
+                || (),
+            )
+        });
+    });
+
+    group.bench_function("peer:ipc-channel", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = ipc_channel::ipc::channel::<ByteBuf>().expect("ipc");
+            one_way(
+                iters,
+                |n| {
+                    for _ in 0..n {
+                        tx.send(ByteBuf::from(blob.data.clone())).expect("send");
+                    }
+                },
+                || drop(black_box(rx.recv().expect("receive"))),
+                || (),
+            )
+        });
+    });
+    group.finish();
+}
+
+fn fan_in(c: &mut Criterion, clients: u64) {
+    let mut group = c.benchmark_group(format!("channel: fan-in from {clients} clients"));
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.bench_function("forkwise", |b| {
+        b.iter_custom(|iters| {
+            let per_client = iters.div_ceil(clients);
+            let mut master = MultiStreamChannel::new().expect("master");
+            let mut children = Vec::new();
+            for _ in 0..clients {
+                let (id, client) = master.create_client().expect("client");
+                children.push(spawn(|| {
+                    master.close_in_child();
+                    let mut client = client;
+                    for seq in 0..per_client {
+                        // The master stops reading after `iters` messages.
+                        if client.send(&(id.get(), seq)).is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            let started = Instant::now();
+            let mut received = 0;
+            while received < iters {
+                if let Event::Message(_, message) = master.receive::<(u64, u64)>().expect("receive")
+                {
+                    black_box(message);
+                    received += 1;
+                }
+            }
+            let took = started.elapsed();
+            drop(master);
+            children.into_iter().for_each(reap);
+            took
+        });
+    });
+    group.finish();
+}
