@@ -30,6 +30,11 @@ fn main() -> Result {
     {
         return channel_worker(n.parse()?);
     }
+    if let [role, path] = args.as_slice()
+        && role == "sysv-worker"
+    {
+        return sysv_worker(Path::new(path));
+    }
 
     println!("forkwise tour (pid {})", std::process::id());
     let dir = std::env::temp_dir().join(format!("forkwise-tour-{}", std::process::id()));
@@ -37,7 +42,8 @@ fn main() -> Result {
     let result = lock_stop(&dir.join("tour.lock"))
         .and_then(|()| signal_stop())
         .and_then(|()| timer_stop())
-        .and_then(|()| channel_stop());
+        .and_then(|()| channel_stop())
+        .and_then(|()| sysv_stop(&dir));
     std::fs::remove_dir_all(&dir)?;
     result?;
     println!("\nend of the tour: every process exited, nothing left behind");
@@ -257,5 +263,106 @@ fn channel_worker(n: u32) -> Result {
     let end = std::io::stdin().as_fd().try_clone_to_owned()?;
     let mut channel = forkwise::channel::StreamChannel::from_fd(end)?;
     channel.send(&(n, u64::from(n) * u64::from(n)))?;
+    Ok(())
+}
+
+/// A job of the sysv stop, sent as a typed message (postcard-encoded).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TourJob {
+    image: String,
+}
+
+/// A worker's report of the sysv stop: who did which job, with how many
+/// slots busy (its own included).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TourDone {
+    worker: u32,
+    image: String,
+    busy: u32,
+}
+
+/// Message types of the sysv stop's queue: jobs out, reports back.
+const JOB: i64 = 1;
+const DONE: i64 = 2;
+/// The sysv stop's slots (the semaphore's capacity) and workers.
+const SLOTS: u32 = 2;
+const WORKERS: u32 = 4;
+
+/// Stop 5: SysV IPC. Four worker processes take typed jobs from a message
+/// queue, and a semaphore of two slots lets only two of them work at once.
+/// Both are found by key (`ftok` of one file), as unrelated programs would.
+fn sysv_stop(dir: &Path) -> Result {
+    use forkwise::sysv::{FileKey, Queue, Selector, Semaphore};
+
+    println!("\n== sysv: a semaphore caps 2 of 4 workers; a queue carries typed jobs");
+    let key_file = dir.join("sysv.key");
+    std::fs::write(&key_file, b"")?;
+    let key = FileKey::with_project(&key_file, 1)?;
+    // This process creates both and removes them when it drops them; the
+    // workers only open them, and never remove them.
+    let slots = Semaphore::options()
+        .remove_on_drop(true)
+        .open(&key, SLOTS)?;
+    let jobs = Queue::options().remove_on_drop(true).open(key.next()?)?;
+    println!("  semaphore {} ({SLOTS} slots)", slots.key());
+    println!("  queue {}", jobs.key());
+    for n in 0..WORKERS {
+        let image = format!("photo-{n}.jpg");
+        jobs.send(JOB, &TourJob { image })?;
+    }
+
+    let started = Instant::now();
+    let mut workers = (0..WORKERS)
+        .map(|_| {
+            Command::new(std::env::current_exe()?)
+                .args(["sysv-worker", &key_file.display().to_string()])
+                .spawn()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut most_busy = 0;
+    for _ in 0..WORKERS {
+        let (_, done): (i64, TourDone) = jobs.receive(Selector::Exact(DONE))?;
+        println!(
+            "  [worker {}] resized {} with {} of {SLOTS} slots busy",
+            done.worker, done.image, done.busy
+        );
+        most_busy = most_busy.max(done.busy);
+    }
+    for worker in &mut workers {
+        if !worker.wait()?.success() {
+            return Err("a sysv worker failed".into());
+        }
+    }
+    println!(
+        "  {WORKERS} jobs of 100 ms took {} ms: never more than {most_busy} at once",
+        started.elapsed().as_millis()
+    );
+    if most_busy > SLOTS || slots.available()? != SLOTS {
+        return Err("the semaphore let too many in, or lost a slot".into());
+    }
+    Ok(())
+}
+
+/// A worker process of the sysv stop: takes one job, does it holding a slot.
+fn sysv_worker(key_file: &Path) -> Result {
+    use forkwise::sysv::{FileKey, Queue, Selector, Semaphore};
+
+    let key = FileKey::with_project(key_file, 1)?;
+    let slots = Semaphore::open(&key, SLOTS)?;
+    let jobs = Queue::open(key.next()?)?;
+    let (_, TourJob { image }) = jobs.receive(Selector::Exact(JOB))?;
+    let slot = slots.acquire()?;
+    let busy = SLOTS - slots.available()?;
+    std::thread::sleep(Duration::from_millis(100)); // the "resizing"
+    slot.release()?;
+    let worker = std::process::id();
+    jobs.send(
+        DONE,
+        &TourDone {
+            worker,
+            image,
+            busy,
+        },
+    )?;
     Ok(())
 }

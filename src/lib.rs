@@ -24,6 +24,9 @@
 //! - [`channel`]: typed messages over socket pairs, a fair many-client
 //!   master, file-descriptor passing and sender credentials
 //!   ([`forkwise-channel`](https://docs.rs/forkwise-channel)).
+//! - [`sysv`]: SysV semaphores, mutexes, message queues and shared memory
+//!   segments, shared by key with C and Python programs
+//!   ([`forkwise-sysv`](https://docs.rs/forkwise-sysv)).
 //!
 //! # Example
 //!
@@ -53,6 +56,10 @@ pub use forkwise_timer as timer;
 #[cfg(feature = "channel")]
 #[doc(inline)]
 pub use forkwise_channel as channel;
+
+#[cfg(feature = "sysv")]
+#[doc(inline)]
+pub use forkwise_sysv as sysv;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -9,6 +9,7 @@ fn main() {
         signal_is_reexported,
         timer_is_reexported,
         channel_is_reexported,
+        sysv_is_reexported,
     ]);
 }
 
@@ -49,4 +50,16 @@ fn channel_is_reexported() {
     fork(|| child.send(&("from the child", 7u32)).unwrap()).join();
     let (text, n): (String, u32) = parent.receive().unwrap();
     assert_eq!((text.as_str(), n), ("from the child", 7));
+}
+
+fn sysv_is_reexported() {
+    use forkwise::sysv::{Key, Mutex};
+
+    let mutex = Mutex::options()
+        .remove_on_drop(true)
+        .open(Key::private())
+        .unwrap();
+    let guard = mutex.lock().unwrap();
+    fork(|| assert!(mutex.try_lock().unwrap().is_none(), "held by the parent")).join();
+    drop(guard);
 }
