@@ -42,6 +42,7 @@ fn main() -> Result {
     let result = lock_stop(&dir.join("tour.lock"))
         .and_then(|()| signal_stop())
         .and_then(|()| timer_stop())
+        .and_then(|()| fork_stop())
         .and_then(|()| channel_stop())
         .and_then(|()| sysv_stop(&dir));
     std::fs::remove_dir_all(&dir)?;
@@ -218,7 +219,7 @@ fn timer_stop() -> Result {
     Ok(())
 }
 
-/// Stop 4: typed messages between processes over socket pairs.
+/// Stop 5: typed messages between processes over socket pairs.
 fn channel_stop() -> Result {
     use forkwise::channel::{Event, MultiStreamChannel};
 
@@ -256,7 +257,7 @@ fn channel_stop() -> Result {
     Ok(())
 }
 
-/// A worker of stop 4: its stdin is its end of the channel.
+/// A worker of stop 5: its stdin is its end of the channel.
 fn channel_worker(n: u32) -> Result {
     use std::os::fd::AsFd;
 
@@ -288,7 +289,7 @@ const DONE: i64 = 2;
 const SLOTS: u32 = 2;
 const WORKERS: u32 = 4;
 
-/// Stop 5: SysV IPC. Four worker processes take typed jobs from a message
+/// Stop 6: SysV IPC. Four worker processes take typed jobs from a message
 /// queue, and a semaphore of two slots lets only two of them work at once.
 /// Both are found by key (`ftok` of one file), as unrelated programs would.
 fn sysv_stop(dir: &Path) -> Result {
@@ -364,5 +365,40 @@ fn sysv_worker(key_file: &Path) -> Result {
             busy,
         },
     )?;
+    Ok(())
+}
+
+/// Stop 4: a master with three supervised workers; worker 1 fails on its
+/// first run and is restarted in a new process.
+fn fork_stop() -> Result {
+    use forkwise::fork::{ForkManager, RestartPolicy};
+
+    println!("\n== fork: a master, 3 workers, one failing and restarted");
+    let mut manager = ForkManager::new()?;
+    manager.on_exit(|end| println!("  {end}"));
+    let policy = RestartPolicy::on_failure()
+        .max_restarts(3, Duration::from_secs(10))
+        .backoff(Duration::from_millis(10), Duration::from_millis(100));
+    let pool = manager.spawn_group(
+        |worker| {
+            println!(
+                "  worker {} runs as pid {} (restart {})",
+                worker.index(),
+                worker.pid(),
+                worker.restarts()
+            );
+            if worker.index() == 1 && worker.restarts() == 0 {
+                return Err("worker 1 fails on its first run");
+            }
+            Ok(())
+        },
+        3,
+        policy,
+    )?;
+    let states = manager.wait(&pool)?;
+    if !states.iter().all(|state| state.success()) || manager.restarts(pool.ids()[1]) != Some(1) {
+        return Err("the supervised workers did not end as expected".into());
+    }
+    println!("  all 3 done; worker 1 was restarted once");
     Ok(())
 }

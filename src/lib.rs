@@ -4,6 +4,13 @@
 //! that can be used alone, and is re-exported here as a module, behind a
 //! cargo feature of the same name (all on by default).
 //!
+//! # Processes
+//!
+//! - [`fork`]: a fork/wait process manager: workers running closures, exit
+//!   codes, supervision with restart policies, captured output, typed results,
+//!   graceful shutdown, process titles, daemons
+//!   ([`forkwise-fork`](https://docs.rs/forkwise-fork)).
+//!
 //! # Coordination between processes
 //!
 //! - [`lock`]: file locks shared with `flock(1)`, byte-range locks and pidfiles
@@ -52,6 +59,10 @@ pub use forkwise_signal as signal;
 #[cfg(feature = "timer")]
 #[doc(inline)]
 pub use forkwise_timer as timer;
+
+#[cfg(feature = "fork")]
+#[doc(inline)]
+pub use forkwise_fork as fork;
 
 #[cfg(feature = "channel")]
 #[doc(inline)]

@@ -1,5 +1,8 @@
 //! Smoke tests of the umbrella crate: every re-exported primitive is
-//! reachable as `forkwise::<module>` and works across processes.
+//! reachable as `forkwise::<module>` and works across processes; and the
+//! root's pre-fork server example under load.
+
+mod prefork;
 
 use forkwise_testkit::{TempDir, fork};
 
@@ -10,6 +13,8 @@ fn main() {
         timer_is_reexported,
         channel_is_reexported,
         sysv_is_reexported,
+        fork_is_reexported,
+        prefork::prefork_server_echoes_fifty_clients_and_stops_on_sigterm,
     ]);
 }
 
@@ -62,4 +67,17 @@ fn sysv_is_reexported() {
     let guard = mutex.lock().unwrap();
     fork(|| assert!(mutex.try_lock().unwrap().is_none(), "held by the parent")).join();
     drop(guard);
+}
+
+fn fork_is_reexported() {
+    use forkwise::fork::{ForkManager, WorkerState};
+
+    let mut manager = ForkManager::new().unwrap();
+    let group = manager.fork(|worker| worker.index() + 1, 2).unwrap();
+    assert_eq!(
+        manager.wait(&group).unwrap(),
+        [WorkerState::Exited(1), WorkerState::Exited(2)]
+    );
+    let answer = manager.fork_with_result(|_| 42u32).unwrap();
+    assert_eq!(answer.join(&mut manager).unwrap(), 42);
 }

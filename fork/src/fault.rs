@@ -1,0 +1,36 @@
+//! Fault injection for tests (the `fault-injection` feature): make a later
+//! `fork(2)` fail, so that the "the k-th fork of a group failed" path can be
+//! tested where `RLIMIT_NPROC` cannot reach it (root ignores that limit).
+//!
+//! Not part of the API: hidden from the docs, absent without the feature.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Forks left to succeed before the next one fails; negative: none fails.
+static SUCCESSES_LEFT: AtomicI64 = AtomicI64::new(-1);
+
+/// Makes the fork after the next `successes` forks of this process fail
+/// with EAGAIN, as a fork over `RLIMIT_NPROC` would; once only.
+pub fn fail_fork_after(successes: u32) {
+    SUCCESSES_LEFT.store(i64::from(successes), Ordering::Relaxed);
+}
+
+/// Cancels a failure armed by [`fail_fork_after`] that has not happened yet.
+pub fn clear() {
+    SUCCESSES_LEFT.store(-1, Ordering::Relaxed);
+}
+
+/// Counts one fork; true if it is the one that must fail.
+pub(crate) fn next_fork_fails() -> bool {
+    match SUCCESSES_LEFT.load(Ordering::Relaxed) {
+        left if left < 0 => false,
+        0 => {
+            SUCCESSES_LEFT.store(-1, Ordering::Relaxed);
+            true
+        }
+        left => {
+            SUCCESSES_LEFT.store(left - 1, Ordering::Relaxed);
+            false
+        }
+    }
+}
