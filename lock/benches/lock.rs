@@ -225,9 +225,7 @@ fn hand_off(c: &mut Criterion, dir: &Path) {
 /// t1 back and releases.
 fn hand_off_iters<L: HandOffLock>(iters: u64, open: impl Fn() -> L) -> Duration {
     let mut mine = open();
-    let mut helper = Helper::spawn(|commands, answers| {
-        hand_off_helper(open(), commands, answers)
-    });
+    let mut helper = Helper::spawn(|commands, answers| hand_off_helper(open(), commands, answers));
     let mut total = 0;
     for _ in 0..iters {
         let t0 = mine.with_lock(|| {
@@ -284,8 +282,8 @@ fn assert_single_threaded() {
 /// the pipes, kills the helper if this process is panicking, and reaps it.
 struct Helper {
     pid: libc::pid_t,
-    to_helper: Option<PipeWriter>,
-    from_helper: PipeReader,
+    commands: Option<PipeWriter>,
+    answers: PipeReader,
     /// `/proc/<pid>/stat`, kept open and re-read from offset 0.
     stat: File,
     stat_buffer: Vec<u8>,
@@ -311,27 +309,27 @@ impl Helper {
             );
             // SAFETY: `_exit` ends the child at once without running the
             // parent's atexit handlers or destructors, as a forked child must.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            unsafe { libc::_exit(libc::c_int::from(!ok)) };
         }
         drop((command_reader, answer_writer));
         let stat = File::open(format!("/proc/{pid}/stat")).expect("open /proc/<helper>/stat");
         Self {
             pid,
-            to_helper: Some(command_writer),
-            from_helper: answer_reader,
+            commands: Some(command_writer),
+            answers: answer_reader,
             stat,
             stat_buffer: vec![0; 1024],
         }
     }
 
     fn send(&mut self, byte: u8) {
-        let pipe = self.to_helper.as_mut().expect("the pipe is open");
+        let pipe = self.commands.as_mut().expect("the pipe is open");
         pipe.write_all(&[byte]).expect("write to the helper");
     }
 
     fn receive<const N: usize>(&mut self) -> [u8; N] {
         let mut buffer = [0; N];
-        self.from_helper
+        self.answers
             .read_exact(&mut buffer)
             .expect("read from the helper (did it die?)");
         buffer
@@ -358,7 +356,7 @@ impl Helper {
 
     /// Closes the command pipe, so the helper leaves, and checks its exit status.
     fn finish(mut self) {
-        self.to_helper = None;
+        self.commands = None;
         let status = self.reap().expect("waitpid");
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -387,7 +385,7 @@ impl Helper {
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        self.to_helper = None;
+        self.commands = None;
         if self.pid > 0 {
             // Only on a panic: the helper may be blocked on a lock we hold.
             // SAFETY: kill reads two integers; `pid` is our unreaped child.
