@@ -35,6 +35,16 @@ fn main() -> Result {
     {
         return sysv_worker(Path::new(path));
     }
+    if let [role, name] = args.as_slice()
+        && role == "shm-worker"
+    {
+        return shm_worker(name);
+    }
+    if let [role, name] = args.as_slice()
+        && role == "shm-mover"
+    {
+        return shm_mover(name);
+    }
 
     println!("forkwise tour (pid {})", std::process::id());
     let dir = std::env::temp_dir().join(format!("forkwise-tour-{}", std::process::id()));
@@ -44,7 +54,8 @@ fn main() -> Result {
         .and_then(|()| timer_stop())
         .and_then(|()| fork_stop())
         .and_then(|()| channel_stop())
-        .and_then(|()| sysv_stop(&dir));
+        .and_then(|()| sysv_stop(&dir))
+        .and_then(|()| shm_stop());
     std::fs::remove_dir_all(&dir)?;
     result?;
     println!("\nend of the tour: every process exited, nothing left behind");
@@ -401,4 +412,93 @@ fn fork_stop() -> Result {
     }
     println!("  all 3 done; worker 1 was restarted once");
     Ok(())
+}
+
+/// Stop 7: shared memory. Three worker processes count into one
+/// `SharedData` store with `update`, losing no increment; then a process
+/// moving units between two keys in transactions is killed with SIGKILL in
+/// the middle of its loop, and the total still balances: the next process
+/// to touch the store rolled back whatever the dead one left half-done.
+fn shm_stop() -> Result {
+    use forkwise::shm::{Capacity, Error, SharedData};
+
+    println!("\n== shm: workers share a SharedData store; one is SIGKILLed mid-transaction");
+    let name = format!("forkwise-tour-shm-{}", std::process::id());
+    // This process creates the store and removes /dev/shm/NAME when `data`
+    // drops; the workers only open it.
+    let data = SharedData::create(&name, Capacity::new(16, 16))?;
+    let mut workers = (0..3)
+        .map(|_| {
+            Command::new(std::env::current_exe()?)
+                .args(["shm-worker", &name])
+                .spawn()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    for worker in &mut workers {
+        if !worker.wait()?.success() {
+            return Err("an shm worker failed".into());
+        }
+    }
+    let hits: u64 = data.get("hits")?.unwrap_or(0);
+    println!("  3 workers x 1000 update(+1) on /dev/shm/{name}: hits = {hits}");
+    if hits != 3000 {
+        return Err("an increment was lost".into());
+    }
+
+    data.set("left", &1000i64)?;
+    data.set("right", &0i64)?;
+    let mut mover = Command::new(std::env::current_exe()?)
+        .args(["shm-mover", &name])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut started = String::new();
+    BufReader::new(mover.stdout.take().ok_or("mover stdout")?).read_line(&mut started)?;
+    std::thread::sleep(Duration::from_millis(50));
+    mover.kill()?; // SIGKILL, wherever the mover is
+    mover.wait()?;
+    let (left, right) = data.transaction(|tx| {
+        let left: i64 = tx.get("left")?.unwrap_or(0);
+        let right: i64 = tx.get("right")?.unwrap_or(0);
+        Ok::<_, Error>((left, right))
+    })?;
+    println!(
+        "  mover {} killed after 50 ms of transactions: left {left} + right {right} = {} \
+         (recoveries from a dead lock holder: {})",
+        mover.id(),
+        left + right,
+        data.recoveries()
+    );
+    if left + right != 1000 {
+        return Err("a transaction was half-applied".into());
+    }
+    Ok(())
+}
+
+/// A worker process of the shm stop: 1000 increments that never lose one.
+fn shm_worker(name: &str) -> Result {
+    let data = forkwise::shm::SharedData::open(name)?;
+    for _ in 0..1000 {
+        data.update("hits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    }
+    Ok(())
+}
+
+/// The mover of the shm stop: moves one unit at a time between two keys,
+/// in a transaction, until it is killed.
+fn shm_mover(name: &str) -> Result {
+    use forkwise::shm::{Error, SharedData};
+
+    let data = SharedData::open(name)?;
+    println!("moving");
+    std::io::stdout().flush()?;
+    loop {
+        data.transaction(|tx| {
+            let left: i64 = tx.get("left")?.unwrap_or(0);
+            let right: i64 = tx.get("right")?.unwrap_or(0);
+            let step = if left > 0 { 1 } else { -1000 };
+            tx.set("left", &(left - step))?;
+            tx.set("right", &(right + step))?;
+            Ok::<_, Error>(())
+        })?;
+    }
 }

@@ -35,6 +35,13 @@
 //!   segments, shared by key with C and Python programs
 //!   ([`forkwise-sysv`](https://docs.rs/forkwise-sysv)).
 //!
+//! # Sharing memory between processes
+//!
+//! - [`shm`]: a key/value store with versions, transactions, lock-free
+//!   reads and recovery from a writer killed mid-write, and shared arrays
+//!   of plain data, in `/dev/shm` or inherited across `fork`
+//!   ([`forkwise-shm`](https://docs.rs/forkwise-shm)).
+//!
 //! # Example
 //!
 //! ```
@@ -71,6 +78,10 @@ pub use forkwise_channel as channel;
 #[cfg(feature = "sysv")]
 #[doc(inline)]
 pub use forkwise_sysv as sysv;
+
+#[cfg(feature = "shm")]
+#[doc(inline)]
+pub use forkwise_shm as shm;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -14,6 +14,7 @@ fn main() {
         channel_is_reexported,
         sysv_is_reexported,
         fork_is_reexported,
+        shm_is_reexported,
         prefork::prefork_server_echoes_fifty_clients_and_stops_on_sigterm,
     ]);
 }
@@ -80,4 +81,21 @@ fn fork_is_reexported() {
     );
     let answer = manager.fork_with_result(|_| 42u32).unwrap();
     assert_eq!(answer.join(&mut manager).unwrap(), 42);
+}
+
+fn shm_is_reexported() {
+    use forkwise::shm::{Capacity, SharedArray, SharedData};
+
+    let data = SharedData::anonymous(Capacity::new(4, 32)).unwrap();
+    let counters = SharedArray::<u64>::anonymous(1).unwrap();
+    fork(|| {
+        data.set("from", &"the child").unwrap();
+        counters.fetch_add(0, 1).unwrap();
+    })
+    .join();
+    assert_eq!(
+        data.get::<String>("from").unwrap().as_deref(),
+        Some("the child")
+    );
+    assert_eq!(counters.get(0).unwrap(), 1);
 }
