@@ -10,9 +10,9 @@
 //!   [`FileLock`], raw `flock`, std's `File::lock` and fd-lock's `RwLock`;
 //! - uncontended byte-range acquire+release: forkwise's [`RangeLock`] and raw
 //!   `fcntl(F_OFD_SETLK)`;
-//! - hand-off between two processes: the time from the holder's release to the
-//!   moment the process blocked on the lock holds it, for [`FileLock`] and raw
-//!   `flock`.
+//! - hand-off between two processes on one CPU: the time from the holder's
+//!   release to the moment the process blocked on the lock holds it, for
+//!   [`FileLock`] and raw `flock` (why one CPU: see [`PinnedToOneCpu`]).
 //!
 //! The hand-off forks. Forking is only sound in a process with one thread:
 //! criterion without its `rayon` feature starts none, and [`Helper::spawn`]
@@ -199,7 +199,7 @@ impl HandOffLock for RawFlock {
 
 fn hand_off(c: &mut Criterion, dir: &Path) {
     let path = dir.join("hand-off.lock");
-    let mut group = c.benchmark_group("lock: hand-off between processes");
+    let mut group = c.benchmark_group("lock: hand-off between processes on one CPU");
     // Each iteration costs several times its measured time in pipe round trips
     // and polling; fewer samples keep the wall time of this group reasonable.
     group.sample_size(30);
@@ -214,9 +214,10 @@ fn hand_off(c: &mut Criterion, dir: &Path) {
     group.finish();
 }
 
-/// Runs `iters` hand-offs between this process and one forked helper, each
-/// with its own open file description from `open`; returns the summed time
-/// from this process's release to the helper's acquire.
+/// Runs `iters` hand-offs between this process and one forked helper, both
+/// pinned to the CPU this process runs on, each with its own open file
+/// description from `open`; returns the summed time from this process's
+/// release to the helper's acquire.
 ///
 /// Per iteration: this process takes the lock and tells the helper to go;
 /// the helper answers "about to lock" and blocks in its acquire; once
@@ -224,6 +225,7 @@ fn hand_off(c: &mut Criterion, dir: &Path) {
 /// and releases; the helper, holding the lock, reads the clock (t1), sends
 /// t1 back and releases.
 fn hand_off_iters<L: HandOffLock>(iters: u64, open: impl Fn() -> L) -> Duration {
+    let _pinned = PinnedToOneCpu::new();
     let mut mine = open();
     let mut helper = Helper::spawn(|commands, answers| hand_off_helper(open(), commands, answers));
     let mut total = 0;
@@ -254,6 +256,61 @@ fn hand_off_helper<L: HandOffLock>(
         lock.with_lock(|| answers.write_all(&monotonic_ns().to_ne_bytes()))?;
     }
     Ok(())
+}
+
+/// Pins this process (and the children it forks meanwhile) to the CPU it runs
+/// on, and restores the CPUs it may run on when dropped.
+///
+/// A hand-off between processes on two CPUs costs the wake-up of the CPU the
+/// waiting process sleeps on: some 2 µs if that CPU is busy with something
+/// else, 20 to 40 µs on a virtual machine whose idle virtual CPU must be woken.
+/// Which of the two a round measured would depend on the machine's load; on
+/// one CPU the time is the lock's hand-off and one context switch, every time.
+struct PinnedToOneCpu {
+    allowed: libc::cpu_set_t,
+}
+
+impl PinnedToOneCpu {
+    fn new() -> Self {
+        // SAFETY: `cpu_set_t` is a plain bit set; all-zeroes is the empty set.
+        let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `allowed` is a valid, writable set of `size` bytes.
+        let ret = unsafe { libc::sched_getaffinity(0, size, &raw mut allowed) };
+        assert!(
+            ret == 0,
+            "sched_getaffinity: {}",
+            io::Error::last_os_error()
+        );
+        // SAFETY: sched_getcpu takes no argument.
+        let cpu = unsafe { libc::sched_getcpu() };
+        let cpu = usize::try_from(cpu).expect("sched_getcpu: a CPU number");
+        // SAFETY: as above, all-zeroes is the empty set.
+        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        assert!(
+            cpu < libc::CPU_SETSIZE as usize,
+            "CPU {cpu} fits a cpu_set_t"
+        );
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is
+        // inside `one`.
+        unsafe { libc::CPU_SET(cpu, &mut one) };
+        // SAFETY: `one` is a valid set of `size` bytes that outlives the call.
+        let ret = unsafe { libc::sched_setaffinity(0, size, &raw const one) };
+        assert!(
+            ret == 0,
+            "sched_setaffinity: {}",
+            io::Error::last_os_error()
+        );
+        Self { allowed }
+    }
+}
+
+impl Drop for PinnedToOneCpu {
+    fn drop(&mut self) {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `allowed` is the valid set read in `new`, alive for the call.
+        unsafe { libc::sched_setaffinity(0, size, &raw const self.allowed) };
+    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: one clock for all processes of the machine.
@@ -349,7 +406,11 @@ impl Helper {
             match stat.get(close + 2) {
                 Some(b'S') => return,
                 Some(b'Z' | b'X') => panic!("the helper died"),
-                _ => std::hint::spin_loop(),
+                // Both processes share one CPU: let the helper run.
+                // SAFETY: sched_yield takes no argument and cannot fail on Linux.
+                _ => unsafe {
+                    libc::sched_yield();
+                },
             }
         }
     }

@@ -30,12 +30,12 @@
 //! so another crate's benches running meanwhile in the same target directory
 //! cannot slip into the table (their load on the machine still can).
 //! The table shows, for each variant, the median over the rounds of those
-//! medians: one round disturbed by the machine moves nothing. A machine
-//! disturbed for most of the run still moves the table: the per-round
-//! medians, printed on stderr before the tables, show it when they disagree
-//! by more than a few percent, and then only another run helps. (A shared
-//! virtual machine can switch for tens of seconds between a fast and a slow
-//! state, with every syscall some 30% slower in the slow one.)
+//! medians: a minority of rounds disturbed by the machine moves nothing. A
+//! machine disturbed for most of the run still moves the table, and then only
+//! another run helps: the per-round medians, printed on stderr before the
+//! tables, show it, and the table gets a note. (A shared virtual machine can
+//! switch every few seconds between a fast and a slow state, with every
+//! syscall some 30% slower in the slow one.)
 //!
 //! Cross-process operations (a lock handed from one process to another) use
 //! criterion's `iter_custom`: the bench forks a helper process per call and
@@ -52,8 +52,10 @@
 //! per crate under a line giving the date (UTC), `nproc`, the CPU model, the
 //! command, and the 1-minute load average before and after the run: the
 //! benches alone keep it near 1, so much more means something else ran
-//! meanwhile and the times are worth less. With `--write` the tables also
-//! replace their crate's section of `BENCHMARKS.md` at the workspace root
+//! meanwhile and the times are worth less. Below a table, a note counts the
+//! variants whose median cannot be trusted because fewer than half of their
+//! rounds lie within 10% of the fastest. With `--write` the tables
+//! also replace their crate's section of `BENCHMARKS.md` at the workspace root
 //! (marked by `<!-- bench:CRATE -->` comments; sections of crates not
 //! benchmarked in this run are kept; a new crate's section is appended).
 //!

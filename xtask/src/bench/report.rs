@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::results::{Kind, Operation, Samples};
+use super::results::{AGREE, Kind, Operation, Samples};
 
 /// Where and how a run was measured, for the line above each table.
 #[derive(Debug)]
@@ -42,8 +42,22 @@ pub(super) fn section(package: &str, machine: &Machine, samples: &Samples) -> St
         "| operation | forkwise | floor | ratio to floor | peers (time, ratio to floor) |\n\
          | --- | ---: | ---: | ---: | --- |\n",
     );
+    let (mut variants, mut unsettled) = (0, 0);
     for operation in samples.operations(package) {
         out.push_str(&row(operation));
+        for settled in operation.settled() {
+            variants += 1;
+            unsettled += usize::from(!settled);
+        }
+    }
+    if unsettled > 0 {
+        let _ = write!(
+            out,
+            "\n\\* The machine was disturbed during this run: for {unsettled} of {variants} \
+             variants, marked \\*, fewer than half of the rounds lie within {:.0}% of the \
+             fastest, so their medians (and ratios) may mislead.\n",
+            AGREE * 100.0
+        );
     }
     out
 }
@@ -51,8 +65,8 @@ pub(super) fn section(package: &str, machine: &Machine, samples: &Samples) -> St
 fn row(operation: &Operation) -> String {
     let forkwise = operation.median(Kind::Forkwise);
     let floor = operation.median(Kind::Floor);
-    let ratio = |ns: Option<f64>| match (ns, floor) {
-        (Some(ns), Some(floor)) if floor > 0.0 => format!("{:.2}x", ns / floor),
+    let ratio = |median: Option<(f64, bool)>| match (median, floor) {
+        (Some((ns, _)), Some((floor, _))) if floor > 0.0 => format!("{:.2}x", ns / floor),
         _ => "-".to_owned(),
     };
     let peers: Vec<String> = operation
@@ -60,8 +74,8 @@ fn row(operation: &Operation) -> String {
         .iter()
         .filter_map(|(id, _)| match Kind::of(id) {
             Some(Kind::Peer(name)) => {
-                let ns = operation.median(Kind::Peer(name));
-                Some(format!("{name}: {} ({})", time(ns), ratio(ns)))
+                let median = operation.median(Kind::Peer(name));
+                Some(format!("{name}: {} ({})", time(median), ratio(median)))
             }
             _ => None,
         })
@@ -80,14 +94,21 @@ fn row(operation: &Operation) -> String {
     )
 }
 
-/// A duration in ns with a unit that keeps it short: "412 ns", "1.63 µs".
-fn time(ns: Option<f64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
-        Some(ns) if ns < 1e6 => format!("{:.2} µs", ns / 1e3),
-        Some(ns) if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
-        Some(ns) => format!("{:.2} s", ns / 1e9),
+/// A median in ns with a unit that keeps it short ("412 ns", "1.63 µs"),
+/// and `\*` if it is not settled.
+fn time(median: Option<(f64, bool)>) -> String {
+    let Some((ns, settled)) = median else {
+        return "-".to_owned();
+    };
+    let mark = if settled { "" } else { "\\*" };
+    if ns < 1e3 {
+        format!("{ns:.0} ns{mark}")
+    } else if ns < 1e6 {
+        format!("{:.2} µs{mark}", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms{mark}", ns / 1e6)
+    } else {
+        format!("{:.2} s{mark}", ns / 1e9)
     }
 }
 
@@ -102,10 +123,11 @@ rounds of criterion's median. A ratio is a variant's time divided by the floor's
 Running one crate's benches replaces only that crate's section.
 
 Read the ratios more than the times: the times belong to the machine named above
-each table. Cross-process times (a lock handed from one process to another) are
-mostly the scheduler waking the waiting process, and move by an order of
-magnitude with the machine's load: on a virtual machine, waking an idle virtual
-CPU is slow.
+each table, and a load average well above 1 there means something else ran
+during the measurement. Cross-process times are mostly the scheduler's: across
+two CPUs they move by an order of magnitude with the machine's load (on a
+virtual machine, waking an idle virtual CPU is slow), which is why the lock
+hand-off runs both processes on one CPU.
 ";
 
 /// Replaces (or appends) each `(package, section)` in the file at `path`,
@@ -230,8 +252,9 @@ mod tests {
 
     #[test]
     fn times_keep_three_figures() {
-        assert_eq!(time(Some(412.4)), "412 ns");
-        assert_eq!(time(Some(1634.0)), "1.63 µs");
+        assert_eq!(time(Some((412.4, true))), "412 ns");
+        assert_eq!(time(Some((1634.0, true))), "1.63 µs");
+        assert_eq!(time(Some((1634.0, false))), "1.63 µs\\*");
         assert_eq!(time(None), "-");
     }
 

@@ -39,12 +39,18 @@ pub(super) struct Operation {
 }
 
 impl Operation {
-    /// The median over rounds of the variant of `kind`, in ns.
-    pub(super) fn median(&self, kind: Kind<'_>) -> Option<f64> {
+    /// For each variant, whether its median can be trusted: see [`settled`].
+    pub(super) fn settled(&self) -> impl Iterator<Item = bool> {
+        self.variants.iter().map(|(_, rounds)| settled(rounds))
+    }
+
+    /// The median over rounds of the variant of `kind`, in ns, and whether
+    /// it can be trusted ([`settled`]).
+    pub(super) fn median(&self, kind: Kind<'_>) -> Option<(f64, bool)> {
         self.variants
             .iter()
             .find(|(id, _)| Kind::of(id) == Some(kind))
-            .map(|(_, rounds)| median(rounds))
+            .map(|(_, rounds)| (median(rounds), settled(rounds)))
     }
 }
 
@@ -134,22 +140,52 @@ impl Samples {
         self.crates.get(package).map_or(&[], Vec::as_slice)
     }
 
-    /// Prints every variant's per-round medians to stderr, to judge the noise.
+    /// Prints every variant's per-round medians to stderr, marking with `*`
+    /// those too scattered for their median to be trusted ([`settled`]).
     pub(super) fn print_rounds(&self) {
-        eprintln!("\ncriterion's median per round (ns):");
+        eprintln!("\ncriterion's median per round (ns; * = not settled):");
+        let mut unsettled = false;
         for (package, operations) in &self.crates {
             for operation in operations {
-                for (function, rounds) in &operation.variants {
+                for ((function, rounds), settled) in
+                    operation.variants.iter().zip(operation.settled())
+                {
+                    unsettled |= !settled;
                     let rounds: Vec<String> = rounds.iter().map(|ns| format!("{ns:.1}")).collect();
                     eprintln!(
-                        "  {package} | {} | {function}: {}",
+                        "  {package} | {} | {function}: {}{}",
                         operation.name,
-                        rounds.join(", ")
+                        rounds.join(", "),
+                        if settled { "" } else { " *" }
                     );
                 }
             }
         }
+        if unsettled {
+            eprintln!(
+                "warning: the rounds of some variants are too scattered for their median \
+                 to be trusted: something disturbed the machine; run again"
+            );
+        }
     }
+}
+
+/// How far above a variant's fastest round a round may be and still agree with it.
+pub(super) const AGREE: f64 = 0.10;
+
+/// Whether more than half of `rounds` lie within [`AGREE`] of the fastest.
+///
+/// Disturbances (another process, a slow phase of a shared virtual machine)
+/// only add time. When most rounds agree with the fastest, the median is one
+/// of them and can be trusted; when they do not, the median is a disturbed
+/// round.
+pub(super) fn settled(rounds: &[f64]) -> bool {
+    let fastest = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let agreeing = rounds
+        .iter()
+        .filter(|&&ns| ns <= fastest * (1.0 + AGREE))
+        .count();
+    agreeing * 2 > rounds.len()
 }
 
 /// Collects the `new` directories holding criterion estimates under `dir`:
@@ -223,12 +259,19 @@ pub(super) fn median(values: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, median};
+    use super::{Kind, median, settled};
 
     #[test]
     fn median_of_odd_and_even_counts() {
         assert!((median(&[3.0, 1.0, 2.0]) - 2.0).abs() < f64::EPSILON);
         assert!((median(&[4.0, 1.0, 3.0, 2.0]) - 2.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn a_median_is_settled_when_most_rounds_agree_with_the_fastest() {
+        assert!(settled(&[100.0, 104.0, 150.0, 101.0, 140.0]));
+        assert!(!settled(&[100.0, 130.0, 150.0, 101.0, 140.0]));
+        assert!(settled(&[100.0]));
     }
 
     #[test]
