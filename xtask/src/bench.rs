@@ -78,6 +78,14 @@
 //!    and the parent reaps it before returning, so nothing outlives the call.
 //! 5. Keep each variant short: the run should stay within a few minutes.
 //!    `lock/benches/lock.rs` is the model.
+//!
+//! # Report benches
+//!
+//! Some figures are not a cost per call: a timer's drift and jitter are
+//! measured against the ideal schedule (`timer/benches/timer.rs`). A bench
+//! target whose `--list` names no benchmark is such a report: it runs once,
+//! after the rounds, and what it prints on stdout (a markdown table with its
+//! own floor and peers) becomes its crate's section, under the same header.
 
 mod report;
 mod results;
@@ -181,6 +189,9 @@ pub(crate) fn run(_first: Option<&str>) -> Result<(), String> {
     for round in 1..=rounds {
         for krate in &crates {
             for bench in &krate.benches {
+                if ids[&(&krate.package, bench)].is_empty() {
+                    continue; // a report bench: it runs once, below
+                }
                 eprintln!(
                     "\n==> round {round}/{rounds}: {} --bench {bench}",
                     krate.package
@@ -202,13 +213,32 @@ pub(crate) fn run(_first: Option<&str>) -> Result<(), String> {
     );
     samples.print_rounds();
 
+    let mut reports = BTreeMap::new();
+    for krate in &crates {
+        for bench in krate
+            .benches
+            .iter()
+            .filter(|b| ids[&(&krate.package, *b)].is_empty())
+        {
+            eprintln!("\n==> report: {} --bench {bench}", krate.package);
+            let table = run_report(&krate.package, bench)?;
+            reports
+                .entry(&krate.package)
+                .or_insert_with(String::new)
+                .push_str(&table);
+        }
+    }
+
     let machine = Machine::describe(&command_line(rounds), &load_before);
     let mut sections = Vec::new();
     for krate in &crates {
-        if samples.operations(&krate.package).is_empty() {
+        let section = if let Some(table) = reports.get(&krate.package) {
+            report::report_section(&krate.package, &machine, table)
+        } else if samples.operations(&krate.package).is_empty() {
             continue;
-        }
-        let section = report::section(&krate.package, &machine, &samples);
+        } else {
+            report::section(&krate.package, &machine, &samples)
+        };
         println!("\n{section}");
         sections.push((krate.package.clone(), section));
     }
@@ -261,6 +291,23 @@ fn run_quietly(mut command: std::process::Command, what: &str) -> Result<(), Str
             cargo::describe(&command)
         ))
     }
+}
+
+/// Runs the report bench `bench` of `package` once and returns its stdout.
+fn run_report(package: &str, bench: &str) -> Result<String, String> {
+    let mut command = cargo::cargo(&["bench", "-q", "-p", package, "--bench", bench]);
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("could not run the report bench: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the report bench failed ({}): {}",
+            output.status,
+            cargo::describe(&command)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned() + "\n")
 }
 
 /// The full ids ("group/function") of the benchmarks in `package`'s bench

@@ -62,6 +62,15 @@ pub(super) fn section(package: &str, machine: &Machine, samples: &Samples) -> St
     out
 }
 
+/// The section of a crate whose bench is a report: the header, then the
+/// markdown the report printed.
+pub(super) fn report_section(package: &str, machine: &Machine, table: &str) -> String {
+    format!(
+        "## {package}\n\n{} · nproc {} · {} · `{}` · load average {}\n\n{table}",
+        machine.date, machine.nproc, machine.cpu, machine.command, machine.load
+    )
+}
+
 fn row(operation: &Operation) -> String {
     let forkwise = operation.median(Kind::Forkwise);
     let floor = operation.median(Kind::Floor);
