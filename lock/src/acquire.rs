@@ -88,6 +88,29 @@ pub(crate) fn acquire<L: Lockable>(
     }
 }
 
+/// Takes `target` in `mode`, blocking until it is held: the path of every
+/// blocking acquire, kept apart so that it returns the guard itself.
+#[inline]
+pub(crate) fn acquire_blocking<L: Lockable>(
+    target: &mut L,
+    mode: Mode,
+) -> Result<LockGuard<'_, L>> {
+    match sys::retry_eintr(|| target.lock_once(mode, true)) {
+        Ok(_) => Ok(LockGuard {
+            generation: sys::fork_generation(),
+            lock: target,
+            mode,
+        }),
+        Err(source) => Err(lock_failed(target.path(), source)),
+    }
+}
+
+/// Builds the error of a failed lock; out of the hot path.
+#[cold]
+fn lock_failed(path: &Path, source: io::Error) -> Error {
+    Error::os(Operation::Lock, path, source)
+}
+
 fn poll_until(target: &impl Target, mode: Mode, deadline: Instant) -> io::Result<bool> {
     let mut pause = FIRST_PAUSE;
     loop {
@@ -143,6 +166,7 @@ impl<L: Lockable> LockGuard<'_, L> {
         this.unlock_if_owner()
     }
 
+    #[inline]
     fn unlock_if_owner(&self) -> Result<()> {
         if self.generation != sys::fork_generation() {
             return Ok(());
@@ -154,6 +178,7 @@ impl<L: Lockable> LockGuard<'_, L> {
 }
 
 impl<L: Lockable> Drop for LockGuard<'_, L> {
+    #[inline]
     fn drop(&mut self) {
         // Closing the file would release it too; an error here has no one to go to.
         let _ = self.unlock_if_owner();
@@ -193,8 +218,9 @@ macro_rules! acquire_methods {
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
         #[doc(alias = "lock")]
+        #[inline]
         pub fn acquire(&mut self) -> Result<LockGuard<'_, Self>> {
-            self.acquire_in($crate::Mode::Exclusive, $crate::acquire::Wait::Forever)
+            self.acquire_in($crate::Mode::Exclusive)
         }
 
         #[doc = concat!("Takes ", $what, " exclusively if no one else holds it; `Ok(None)` if someone does.")]
@@ -213,6 +239,7 @@ macro_rules! acquire_methods {
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
         #[doc(alias = "try_lock")]
+        #[inline]
         pub fn try_acquire(&mut self) -> Result<Option<LockGuard<'_, Self>>> {
             self.try_in($crate::Mode::Exclusive, $crate::acquire::Wait::No)
         }
@@ -262,8 +289,9 @@ macro_rules! acquire_methods {
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
         #[doc(alias = "read")]
+        #[inline]
         pub fn acquire_shared(&mut self) -> Result<LockGuard<'_, Self>> {
-            self.acquire_in($crate::Mode::Shared, $crate::acquire::Wait::Forever)
+            self.acquire_in($crate::Mode::Shared)
         }
 
         #[doc = concat!("Takes ", $what, " shared unless an exclusive holder has it; `Ok(None)` if one does.")]
@@ -315,9 +343,9 @@ macro_rules! acquire_methods {
             $crate::acquire::acquire(self, mode, wait)
         }
 
-        fn acquire_in(&mut self, mode: $crate::Mode, wait: $crate::acquire::Wait) -> Result<LockGuard<'_, Self>> {
-            let guard = $crate::acquire::acquire(self, mode, wait)?;
-            Ok(guard.expect("a blocking acquire returns only once the lock is held"))
+        #[inline]
+        fn acquire_in(&mut self, mode: $crate::Mode) -> Result<LockGuard<'_, Self>> {
+            $crate::acquire::acquire_blocking(self, mode)
         }
     };
 }

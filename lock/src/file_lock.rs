@@ -132,10 +132,12 @@ pub(crate) fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
 }
 
 impl Target for FileLock {
+    #[inline]
     fn lock_once(&self, mode: Mode, block: bool) -> io::Result<bool> {
         sys::flock(self.file.as_fd(), mode, block)
     }
 
+    #[inline]
     fn unlock(&self) -> io::Result<()> {
         sys::funlock(self.file.as_fd())
     }

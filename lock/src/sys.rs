@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::Mode;
 
 /// Turns a C return value of -1 into the current `errno` as an [`io::Error`].
+#[inline]
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
         Err(io::Error::last_os_error())
@@ -21,6 +22,7 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Runs `call` again for as long as it fails with EINTR.
+#[inline]
 pub(crate) fn retry_eintr<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match call() {
@@ -31,6 +33,7 @@ pub(crate) fn retry_eintr<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Res
 }
 
 /// True for the errno values that mean "held elsewhere" from a non-blocking lock.
+#[inline]
 fn is_contended(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EWOULDBLOCK | libc::EACCES))
 }
@@ -39,6 +42,7 @@ fn is_contended(err: &io::Error) -> bool {
 ///
 /// With `wait` false, returns `Ok(false)` when the lock is held elsewhere.
 /// EINTR is returned to the caller, which decides whether to retry.
+#[inline]
 pub(crate) fn flock(fd: BorrowedFd<'_>, mode: Mode, wait: bool) -> io::Result<bool> {
     let mut op = match mode {
         Mode::Shared => libc::LOCK_SH,
@@ -57,6 +61,7 @@ pub(crate) fn flock(fd: BorrowedFd<'_>, mode: Mode, wait: bool) -> io::Result<bo
 }
 
 /// Releases a `flock(2)` lock held through `fd`'s open file description.
+#[inline]
 pub(crate) fn funlock(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: as in `flock`; LOCK_UN never blocks.
     retry_eintr(|| cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) })).map(drop)
@@ -144,6 +149,7 @@ extern "C" fn after_fork_in_child() {
 /// forked afterwards. A guard compares this number at drop with the one at
 /// acquisition, so a child dropping its copy of a guard never releases the
 /// parent's lock.
+#[inline]
 pub(crate) fn fork_generation() -> u64 {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
