@@ -155,7 +155,6 @@
 //! - Broadcasts and sends to a client whose socket is full wait for it.
 #![deny(unsafe_code)]
 
-mod codec;
 mod error;
 mod frame;
 mod multi;
@@ -163,10 +162,10 @@ mod stream;
 #[allow(unsafe_code, reason = "the one module that calls libc")]
 mod sys;
 
-#[cfg(feature = "bincode")]
-pub use codec::Bincode;
-pub use codec::{Codec, CodecError, Postcard};
 pub use error::{Error, Operation, Result};
+#[cfg(feature = "bincode")]
+pub use forkwise_codec::Bincode;
+pub use forkwise_codec::{Codec, CodecError, Postcard};
 pub use multi::{ClientId, Event, MultiStreamChannel};
 pub use stream::{Credentials, StreamChannel};
 

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, Postcard};
 use crate::error::{Error, Operation, Result};
 use crate::stream::{StreamChannel, Wait, decode_without_fds, encode_frame};
 use crate::sys;
+use forkwise_codec::{Codec, Postcard};
 
 /// Names one client of a [`MultiStreamChannel`]; never reused by that master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, Postcard};
 use crate::error::{Error, Operation, Result};
 use crate::frame::{self, Frame, HEADER_LEN, Inbox};
 use crate::sys;
+use forkwise_codec::{Codec, Postcard};
 
 /// Who is at the other end of a socket, as the kernel recorded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

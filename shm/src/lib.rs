@@ -121,7 +121,6 @@
 #![deny(unsafe_code)]
 
 mod array;
-mod codec;
 mod data;
 mod error;
 mod header;

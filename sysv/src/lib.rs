@@ -121,7 +121,6 @@
 #![deny(unsafe_code)]
 #![cfg(target_os = "linux")]
 
-mod codec;
 mod error;
 mod handle;
 mod key;

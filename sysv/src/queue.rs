@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, Postcard};
 use crate::error::{Error, Object, Operation, Result};
 use crate::handle::Handle;
 use crate::options::{OpenOptions, Options};
 use crate::sys::msg::{MAX_TYPE, Receive};
 use crate::{Key, sys};
+use forkwise_codec::{Codec, Postcard};
 
 thread_local! {
     /// This thread's encoding buffer, reused so that sending a typed message

@@ -14,9 +14,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, Postcard};
 use crate::error::{Error, Result};
 use crate::key::{Key, OwnedKey, Version};
+use forkwise_codec::{Codec, Postcard};
 
 mod capacity;
 mod index;

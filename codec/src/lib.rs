@@ -1,24 +1,54 @@
-//! How typed messages become frame payloads: the [`Codec`] trait and its
-//! implementations, [`Postcard`] (the default) and [`Bincode`] (a feature).
+//! The message codec shared by forkwise's carriers: how a typed value
+//! becomes bytes and back, the same way whether it travels through a
+//! [forkwise-channel](https://docs.rs/forkwise-channel) socket pair, a
+//! [forkwise-sysv](https://docs.rs/forkwise-sysv) message queue, or sits in a
+//! [forkwise-shm](https://docs.rs/forkwise-shm) store.
+//!
+//! [`Codec`] is the trait; [`Postcard`] the default; `Bincode` (feature
+//! `bincode`) an alternative for peers that already speak it.
+//!
+//! ```
+//! use forkwise_codec::{Codec, Postcard};
+//!
+//! let mut buffer = Vec::new();
+//! Postcard::encode(&("job", 7u32), &mut buffer)?;
+//! let (name, n): (String, u32) = Postcard::decode(&buffer)?;
+//! assert_eq!((name.as_str(), n), ("job", 7));
+//! # Ok::<(), forkwise_codec::CodecError>(())
+//! ```
+//!
+//! # Wire format
+//!
+//! A value is its postcard 1.x encoding, with nothing around it: no length
+//! (the carrier knows the length), no version, no type tag. Decoding must
+//! consume every byte, so that a message of another type that happens to
+//! decode is still refused for its extra bytes. Postcard's format is
+//! specified at <https://postcard.jamesmunns.com/wire-format>: unsigned
+//! integers as LEB128 varints, signed ones zigzag-encoded first,
+//! `u8`/`i8`/`bool` as one byte, floats as little-endian IEEE 754, strings
+//! and byte sequences as a varint length and the items, structs and tuples
+//! as their fields in order, enums as a varint variant index and the
+//! variant's fields, `Option` as a 0 or 1 byte and the value.
 
 use serde::{Deserialize, Serialize};
 
-/// The error a codec returns, boxed so that channels need not know its type.
+/// The error a codec returns, boxed so that no codec's error type is part of
+/// a public API.
 pub type CodecError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Turns values into bytes and back; both ends of a channel must use the same.
+/// Turns values into bytes and back; both ends must use the same.
 ///
-/// A codec appends to a caller's buffer, so a channel reuses one buffer for
+/// A codec appends to a caller's buffer, so a carrier reuses one buffer for
 /// every message and steady-state sending does not allocate.
 ///
 /// ```
-/// use forkwise_channel::{Codec, Postcard};
+/// use forkwise_codec::{Codec, Postcard};
 ///
 /// let mut bytes = Vec::new();
 /// Postcard::encode(&(1u8, "two"), &mut bytes)?;
 /// let back: (u8, String) = Postcard::decode(&bytes)?;
 /// assert_eq!(back, (1, "two".to_owned()));
-/// # Ok::<(), forkwise_channel::CodecError>(())
+/// # Ok::<(), forkwise_codec::CodecError>(())
 /// ```
 pub trait Codec {
     /// Appends the encoding of `value` to `out`.
@@ -45,18 +75,18 @@ pub trait Codec {
 /// large buffers.
 ///
 /// ```
-/// use forkwise_channel::{Codec, Postcard};
+/// use forkwise_codec::{Codec, Postcard};
 ///
 /// let mut bytes = Vec::new();
 /// Postcard::encode(&300u32, &mut bytes)?;
 /// assert_eq!(bytes, [0xAC, 0x02]); // a varint
-/// # Ok::<(), forkwise_channel::CodecError>(())
+/// # Ok::<(), forkwise_codec::CodecError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Postcard;
 
-/// A postcard output that appends to a borrowed `Vec`, so the channel's
-/// buffer is reused across messages.
+/// A postcard output that appends to a borrowed `Vec`, so that a caller
+/// reuses one buffer for every message.
 struct AppendTo<'a>(&'a mut Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for AppendTo<'_> {
@@ -98,12 +128,12 @@ impl Codec for Postcard {
 /// as unmaintained, so it is never the default.
 ///
 /// ```
-/// use forkwise_channel::{Bincode, Codec};
+/// use forkwise_codec::{Bincode, Codec};
 ///
 /// let mut bytes = Vec::new();
 /// Bincode::encode(&300u32, &mut bytes)?;
 /// assert_eq!(bytes, [0x2C, 0x01, 0, 0]);
-/// # Ok::<(), forkwise_channel::CodecError>(())
+/// # Ok::<(), forkwise_codec::CodecError>(())
 /// ```
 #[cfg(feature = "bincode")]
 #[derive(Clone, Copy, Debug, Default)]
@@ -121,10 +151,42 @@ impl Codec for Bincode {
 
     fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, CodecError> {
         use bincode::Options;
-        // DefaultOptions rejects trailing bytes, as a frame holds one value.
+        // DefaultOptions rejects trailing bytes: one value fills the bytes.
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
             .deserialize(bytes)
             .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_appends_to_the_buffer() {
+        let mut bytes = vec![9];
+        Postcard::encode(&(1u8, "hi"), &mut bytes).unwrap();
+        assert_eq!(bytes, [9, 1, 2, b'h', b'i']);
+        let back: (u8, String) = Postcard::decode(&bytes[1..]).unwrap();
+        assert_eq!(back, (1, "hi".to_owned()));
+    }
+
+    #[test]
+    fn integers_are_varints() {
+        let mut bytes = Vec::new();
+        Postcard::encode(&300u32, &mut bytes).unwrap();
+        assert_eq!(bytes, [0xac, 0x02]);
+    }
+
+    #[test]
+    fn leftover_bytes_are_refused() {
+        let err = Postcard::decode::<u8>(&[1, 2]).unwrap_err();
+        assert!(err.to_string().contains("1 bytes left over"), "{err}");
+    }
+
+    #[test]
+    fn truncated_input_is_refused() {
+        assert!(Postcard::decode::<(u32, String)>(&[1, 5, b'a']).is_err());
     }
 }
