@@ -164,8 +164,8 @@ struct BenchCrate {
 
 /// Runs the task. `main` hands over only the argument after `bench`; the
 /// task reads all of its arguments (`[--write] [crate...]`) itself.
-pub(crate) fn run(_first: Option<&str>) -> Result<(), String> {
-    let options = Options::parse(std::env::args().skip(2))?;
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args.iter().cloned())?;
     let rounds = rounds()?;
     let (target_dir, all) = bench_crates()?;
     let crates = select(&all, &options.crates)?;

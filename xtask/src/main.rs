@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(),
         Some("lint") => test::lint(),
-        Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(),
         _ => {
             eprintln!("usage: cargo xtask <test | bench [crate] | lint | tidy>");
