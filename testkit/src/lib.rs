@@ -37,6 +37,7 @@
 //! each case in its own process); `--nocapture` shows output as it comes.
 
 mod child;
+mod interrupt;
 pub mod leaks;
 mod runner;
 mod shared;
@@ -44,6 +45,7 @@ mod sys;
 mod temp;
 
 pub use child::{Child, Exit, Notify, fork, storm};
+pub use interrupt::{count_sigusr1_without_restart, eventually, my_pid, sigusr1_count};
 pub use runner::{Case, run};
 pub use shared::SharedCounters;
 pub use temp::TempDir;

@@ -186,3 +186,23 @@ pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and takes no arguments.
     unsafe { libc::geteuid() }
 }
+
+/// Installs `handler` for `signal` with no flags: no `SA_RESTART`, so
+/// blocking calls in this process fail with EINTR when it runs.
+pub(crate) fn handle_without_restart(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: all-zeroes is a valid sigaction; the fields used are set
+    // below, and the handler is an `extern "C" fn(c_int)` as sa_handler wants.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = 0;
+        libc::sigemptyset(&raw mut action.sa_mask);
+        let ret = libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+        assert_eq!(
+            ret,
+            0,
+            "sigaction({signal}): {}",
+            io::Error::last_os_error()
+        );
+    }
+}

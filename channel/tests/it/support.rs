@@ -1,39 +1,6 @@
 //! Helpers shared by the cases.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static HANDLED: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn count_signal(_: libc::c_int) {
-    HANDLED.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Installs a counting SIGUSR1 handler *without* `SA_RESTART`, so that
-/// blocking calls in this process fail with EINTR when it runs.
-pub(crate) fn count_sigusr1_without_restart() {
-    // SAFETY: `sigaction` is zero-initialisable; the handler only does an
-    // atomic add, which is async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        action.sa_flags = 0;
-        libc::sigemptyset(&raw mut action.sa_mask);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &raw const action, std::ptr::null_mut()),
-            0
-        );
-    }
-}
-
-/// How many SIGUSR1s the handler has counted.
-pub(crate) fn sigusr1_count() -> u64 {
-    HANDLED.load(Ordering::Relaxed)
-}
-
-/// This process's pid as `kill(2)` takes it.
-pub(crate) fn my_pid() -> i32 {
-    i32::try_from(std::process::id()).expect("pids fit i32")
-}
+pub(crate) use forkwise_testkit::{count_sigusr1_without_restart, my_pid, sigusr1_count};
 
 /// A frame header as the wire format defines it (see the crate docs), for
 /// tests that write raw bytes.

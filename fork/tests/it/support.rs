@@ -1,17 +1,14 @@
 //! Helpers shared by the cases: raw views of the kernel's state, to check
 //! the crate against something it does not control.
 
+pub(crate) use forkwise_testkit::my_pid;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use forkwise_fork::{ForkManager, ForkManagerBuilder, OutputLine, Stream};
 use forkwise_testkit::leaks;
-
-/// This process's pid as the crate reports pids.
-pub(crate) fn my_pid() -> i32 {
-    i32::try_from(std::process::id()).expect("pids fit i32")
-}
 
 /// The children of this process that `/proc` shows (zombies included), as
 /// "pid state" strings.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use forkwise_lock::{Error, FileLock, Mode};
 use forkwise_testkit::{Notify, SharedCounters, TempDir, fork, storm};
 
-use crate::support::{count_sigusr1_without_restart, my_pid, sigusr1_count};
+use forkwise_testkit::{count_sigusr1_without_restart, my_pid, sigusr1_count};
 
 /// Four processes take turns 200 times each; no two are ever inside together.
 pub(crate) fn exclusion_between_processes() {

@@ -5,7 +5,6 @@ mod file_lock;
 mod pidfile;
 mod range_lock;
 mod shell;
-mod support;
 
 fn main() {
     forkwise_testkit::run(forkwise_testkit::cases![

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use forkwise_lock::{Error, Mode, RangeLock};
 use forkwise_testkit::{Notify, TempDir, fork, storm};
 
-use crate::support::{count_sigusr1_without_restart, my_pid, sigusr1_count};
+use forkwise_testkit::{count_sigusr1_without_restart, my_pid, sigusr1_count};
 
 /// Forks a child holding `start..start+len` in `mode` until `leave` rings.
 fn hold(

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use forkwise_lock::FileLock;
 use forkwise_testkit::TempDir;
 
-use crate::support::eventually;
+use forkwise_testkit::eventually;
 
 /// Runs `flock ARGS FILE true` and says whether it got the lock.
 fn flock_command_gets(args: &[&str], path: &Path) -> bool {

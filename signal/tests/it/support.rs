@@ -1,17 +1,14 @@
 //! Helpers shared by the cases: raw views of the kernel's state, to check
 //! the crate against something it does not control.
 
+pub(crate) use forkwise_testkit::my_pid;
+
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use forkwise_signal::{Propagation, Signal, SignalHandler, SignalInfo};
-
-/// This process's pid as `kill(2)` takes it.
-pub(crate) fn my_pid() -> i32 {
-    i32::try_from(std::process::id()).expect("pids fit i32")
-}
 
 /// True if the kernel says this process catches `signal` (`SigCgt` in
 /// `/proc/self/status`).

@@ -1,0 +1,53 @@
+//! Helpers for EINTR tests: a counting SIGUSR1 handler installed without
+//! `SA_RESTART`, and small waits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sys;
+
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic add.
+    HANDLED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Installs a counting SIGUSR1 handler *without* `SA_RESTART`, so that
+/// blocking calls in this process fail with EINTR when it runs (pair it
+/// with [`storm`](crate::storm)).
+///
+/// # Panics
+///
+/// If `sigaction(2)` fails.
+pub fn count_sigusr1_without_restart() {
+    sys::handle_without_restart(libc::SIGUSR1, count_signal);
+}
+
+/// How many SIGUSR1s the handler of [`count_sigusr1_without_restart`] has counted.
+pub fn sigusr1_count() -> u64 {
+    HANDLED.load(Ordering::Relaxed)
+}
+
+/// Polls `condition` every millisecond until it holds.
+///
+/// # Panics
+///
+/// After 10 s, naming `what` it waited for.
+#[track_caller]
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// This process's pid as `kill(2)` takes it.
+///
+/// # Panics
+///
+/// Never on Linux, where pids fit an `i32`.
+pub fn my_pid() -> i32 {
+    i32::try_from(std::process::id()).expect("pids fit i32")
+}
