@@ -22,6 +22,9 @@ pub enum Point {
     /// A recovery has restored the journal's state image but not yet
     /// rebuilt the index or released the lock.
     MidRecovery,
+    /// A named region is created, sized and initialised, but its header
+    /// is not written yet: an opener finds it and must wait.
+    BeforePublication,
 }
 
 type Hook = Box<dyn Fn(Point) + Send + Sync>;

@@ -190,6 +190,7 @@ impl Mapping {
             .map_err(|source| Error::os(Operation::Map, shown, source))?;
         let memory = Memory::from_mmap(map);
         init(&memory, shown)?;
+        crate::hooks::reached(crate::hooks::Point::BeforePublication);
         Header {
             kind: spec.kind,
             params: spec.params,

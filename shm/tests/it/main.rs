@@ -16,6 +16,7 @@ fn main() {
         region::other_layout_version_is_refused,
         region::wrong_kind_is_refused,
         region::unpublished_region_is_refused_after_a_wait,
+        region::open_waits_for_a_live_creator,
         region::created_exclusively_with_mode_0600,
         region::full_dev_shm_is_an_error_at_creation,
         region::forked_child_never_removes_the_name,

@@ -3,11 +3,13 @@
 use std::cell::RefCell;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use forkwise_shm::hooks::{self, Point};
 use forkwise_shm::{Capacity, Error, Region, RegionKind, SharedArray, SharedData};
-use forkwise_testkit::fork;
+use forkwise_testkit::{Notify, fork};
 
 use crate::support::{path, unique};
 
@@ -103,6 +105,39 @@ pub(crate) fn unpublished_region_is_refused_after_a_wait() {
     std::fs::remove_file(path(&name)).unwrap();
     assert!(matches!(err, Error::Unpublished { .. }), "{err:?}");
     assert!(waited >= Duration::from_millis(900), "waited {waited:?}");
+}
+
+/// An opener that finds a region its live creator has not published yet
+/// waits for the publication, then opens it whole.
+pub(crate) fn open_waits_for_a_live_creator() {
+    const PAUSE: Duration = Duration::from_millis(200);
+    let name = unique("racing");
+    let (paused, opened) = (Arc::new(Notify::new()), Notify::new());
+    let creator = fork(|| {
+        let paused = Arc::clone(&paused);
+        hooks::set(move |at| {
+            if at == Point::BeforePublication {
+                paused.notify();
+                std::thread::sleep(PAUSE);
+            }
+        });
+        let data = SharedData::create(&name, Capacity::new(2, 8)).unwrap();
+        hooks::clear();
+        data.set("k", &7u32).unwrap();
+        opened.wait(); // the name stays until the opener has the region
+    });
+    paused.wait();
+    let started = Instant::now();
+    let data = SharedData::open(&name).unwrap();
+    let waited = started.elapsed();
+    opened.notify();
+    creator.join();
+    assert!(
+        waited >= PAUSE / 2,
+        "opened after {waited:?}, before publication"
+    );
+    assert_eq!(data.get::<u32>("k").unwrap(), Some(7));
+    assert!(!path(&name).exists(), "the creator removed the name");
 }
 
 /// Regions are created 0600 whatever the umask, exclusively, and their
