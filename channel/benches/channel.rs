@@ -7,7 +7,10 @@
 //! (servo's ipc-channel, what a user would otherwise pick). The operations:
 //!
 //! - round trip of a 64-byte and of a 4 KiB message between two processes
-//!   (a forked echo child, one per `iter_custom` call, reaped before it returns);
+//!   (a forked echo child, one per `iter_custom` call, reaped before it
+//!   returns), both on one CPU: across two CPUs the time is mostly the
+//!   wake-up of the other CPU, which on a virtual machine varies by an order
+//!   of magnitude with the load (see `forkwise_testkit::PinnedToOneCpu`);
 //! - one-way throughput of 1 MiB messages, raw frames (`send_bytes`) and
 //!   typed (a struct holding a 1 MiB `serde_bytes` buffer);
 //! - fan-in: messages received per second by a [`MultiStreamChannel`] from
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use forkwise_channel::{Event, MultiStreamChannel, StreamChannel};
+use forkwise_testkit::PinnedToOneCpu;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -121,6 +125,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
 
     group.bench_function("forkwise", |b| {
         b.iter_custom(|iters| {
+            let _pinned = PinnedToOneCpu::new();
             let (mine, theirs) = StreamChannel::pair().expect("pair");
             let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
                 while let Ok(blob) = theirs.receive::<Blob>() {
@@ -141,6 +146,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
 
     group.bench_function("floor", |b| {
         b.iter_custom(|iters| {
+            let _pinned = PinnedToOneCpu::new();
             let (mine, theirs) = UnixStream::pair().expect("socketpair");
             let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
                 let mut buffer = vec![0; size];
@@ -164,6 +170,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
 
     group.bench_function("peer:ipc-channel", |b| {
         b.iter_custom(|iters| {
+            let _pinned = PinnedToOneCpu::new();
             let (request_tx, request_rx) = ipc_channel::ipc::channel::<ByteBuf>().expect("ipc");
             let (reply_tx, reply_rx) = ipc_channel::ipc::channel::<ByteBuf>().expect("ipc");
             let ((request_tx, reply_rx), child) = fork_with(

@@ -21,8 +21,10 @@ impl ForkManager {
     /// Turns the freshly forked child into `worker`: runs `body` and exits.
     ///
     /// What the child inherited from the master is left alone (never
-    /// dropped), except what belongs to the manager itself: its signal
-    /// listeners are removed, so the child starts with the dispositions the
+    /// dropped: freeing it would write to pages the child shares with the
+    /// master, and the kernel would copy each for the child), except what
+    /// belongs to the manager itself: its signal listeners are removed
+    /// (abandoned, not freed), so the child starts with the dispositions the
     /// master had before the manager existed, and the master's ends of
     /// other workers' output pipes are closed.
     pub(crate) fn become_worker(
@@ -36,7 +38,9 @@ impl ForkManager {
         // covers a process where that hook could not be registered.
         forkwise_signal::after_fork_in_child();
         worker.make_current();
-        drop(self.signals.take());
+        if let Some(signals) = self.signals.take() {
+            signals.abandon();
+        }
         // A shutdown signal that came during the fork is delivered now, to
         // whatever disposition the worker has: by default it ends it.
         drop(blocked);

@@ -3,7 +3,7 @@
 //! default), which it counts.
 //!
 //! Both are ordinary forkwise-signal listeners: they run when the manager
-//! dispatches, never in the OS handler. A worker drops its copies right
+//! dispatches, never in the OS handler. A worker abandons its copies right
 //! after the fork, so it starts with the dispositions the master had before
 //! the manager existed, and a `SIGTERM` ends it by default.
 
@@ -78,6 +78,34 @@ impl Signals {
     pub(crate) fn shutdown_requests(&self) -> (u64, Option<Signal>) {
         let last = Signal::from_raw(self.last_request.load(Ordering::Acquire)).ok();
         (self.requests.load(Ordering::Acquire), last)
+    }
+
+    /// In a worker: removes the master's listeners and restores the
+    /// dispositions, without freeing anything of the master's (see
+    /// [`SignalHandler::abandon`]): the worker leaves its parent's memory
+    /// unwritten, so the kernel copies none of it for the worker.
+    pub(crate) fn abandon(self) {
+        let Self {
+            sigchld,
+            _shutdown: shutdown,
+            watched,
+            shutdown_numbers,
+            child_ended,
+            requests,
+            last_request,
+        } = self;
+        sigchld.abandon();
+        let mut shutdown = std::mem::ManuallyDrop::new(shutdown);
+        for handler in shutdown.drain(..) {
+            handler.abandon();
+        }
+        std::mem::forget((
+            watched,
+            shutdown_numbers,
+            child_ended,
+            requests,
+            last_request,
+        ));
     }
 
     /// The raw numbers of the shutdown signals, to block around a fork.

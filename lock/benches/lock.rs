@@ -12,7 +12,7 @@
 //!   `fcntl(F_OFD_SETLK)`;
 //! - hand-off between two processes on one CPU: the time from the holder's
 //!   release to the moment the process blocked on the lock holds it, for
-//!   [`FileLock`] and raw `flock` (why one CPU: see [`PinnedToOneCpu`]).
+//!   [`FileLock`] and raw `flock` (why one CPU: see `forkwise_testkit::PinnedToOneCpu`).
 //!
 //! The hand-off forks. Forking is only sound in a process with one thread:
 //! criterion without its `rayon` feature starts none, and [`Helper::spawn`]
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use forkwise_lock::{FileLock, RangeLock};
-use forkwise_testkit::TempDir;
+use forkwise_testkit::{PinnedToOneCpu, TempDir};
 
 fn main() {
     let dir = TempDir::new("bench-lock");
@@ -256,61 +256,6 @@ fn hand_off_helper<L: HandOffLock>(
         lock.with_lock(|| answers.write_all(&monotonic_ns().to_ne_bytes()))?;
     }
     Ok(())
-}
-
-/// Pins this process (and the children it forks meanwhile) to the CPU it runs
-/// on, and restores the CPUs it may run on when dropped.
-///
-/// A hand-off between processes on two CPUs costs the wake-up of the CPU the
-/// waiting process sleeps on: some 2 µs if that CPU is busy with something
-/// else, 20 to 40 µs on a virtual machine whose idle virtual CPU must be woken.
-/// Which of the two a round measured would depend on the machine's load; on
-/// one CPU the time is the lock's hand-off and one context switch, every time.
-struct PinnedToOneCpu {
-    allowed: libc::cpu_set_t,
-}
-
-impl PinnedToOneCpu {
-    fn new() -> Self {
-        // SAFETY: `cpu_set_t` is a plain bit set; all-zeroes is the empty set.
-        let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        // SAFETY: `allowed` is a valid, writable set of `size` bytes.
-        let ret = unsafe { libc::sched_getaffinity(0, size, &raw mut allowed) };
-        assert!(
-            ret == 0,
-            "sched_getaffinity: {}",
-            io::Error::last_os_error()
-        );
-        // SAFETY: sched_getcpu takes no argument.
-        let cpu = unsafe { libc::sched_getcpu() };
-        let cpu = usize::try_from(cpu).expect("sched_getcpu: a CPU number");
-        // SAFETY: as above, all-zeroes is the empty set.
-        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        assert!(
-            cpu < libc::CPU_SETSIZE as usize,
-            "CPU {cpu} fits a cpu_set_t"
-        );
-        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is
-        // inside `one`.
-        unsafe { libc::CPU_SET(cpu, &mut one) };
-        // SAFETY: `one` is a valid set of `size` bytes that outlives the call.
-        let ret = unsafe { libc::sched_setaffinity(0, size, &raw const one) };
-        assert!(
-            ret == 0,
-            "sched_setaffinity: {}",
-            io::Error::last_os_error()
-        );
-        Self { allowed }
-    }
-}
-
-impl Drop for PinnedToOneCpu {
-    fn drop(&mut self) {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        // SAFETY: `allowed` is the valid set read in `new`, alive for the call.
-        unsafe { libc::sched_setaffinity(0, size, &raw const self.allowed) };
-    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: one clock for all processes of the machine.

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
+use crate::Signal;
 use crate::error::{Error, Operation, Result};
 use crate::listener::{ListenerId, Propagation, SignalInfo};
 use crate::registry::WakeLease;
-use crate::{Signal, stack};
+use crate::stack::{self, Release};
 
 /// Listeners for one signal, run newest first in ordinary context.
 ///
@@ -49,9 +50,28 @@ use crate::{Signal, stack};
 /// a signal waits for dispatch ([`AsFd`]), so any event loop can drive
 /// [`dispatch`](crate::dispatch).
 pub struct SignalHandler {
+    listeners: Listeners,
+    lease: WakeLease,
+}
+
+/// The listeners a handler added, removed (and dropped) when it is dropped.
+struct Listeners {
     signal: Signal,
     owner: u64,
-    lease: WakeLease,
+}
+
+impl Listeners {
+    /// Removes the listeners without dropping them.
+    fn abandon(self) {
+        stack::remove_where(self.signal, stack::owned_by(self.owner), Release::Leak);
+        std::mem::forget(self); // holds nothing but two numbers
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        stack::remove_where(self.signal, stack::owned_by(self.owner), Release::Drop);
+    }
 }
 
 impl SignalHandler {
@@ -82,8 +102,10 @@ impl SignalHandler {
         let lease = WakeLease::acquire()
             .map_err(|source| Error::os(Operation::OpenWakePipe, Some(signal), source))?;
         Ok(Self {
-            signal,
-            owner: stack::next_id(),
+            listeners: Listeners {
+                signal,
+                owner: stack::next_id(),
+            },
             lease,
         })
     }
@@ -96,7 +118,7 @@ impl SignalHandler {
     /// # Ok::<(), forkwise_signal::Error>(())
     /// ```
     pub fn signal(&self) -> Signal {
-        self.signal
+        self.listeners.signal
     }
 
     /// Adds `listener` on top of the signal's stack: it runs before every
@@ -129,9 +151,9 @@ impl SignalHandler {
         &self,
         listener: impl FnMut(&SignalInfo) -> Propagation + Send + 'static,
     ) -> Result<ListenerId> {
-        let id = stack::push(self.signal, self.owner, listener)?;
+        let id = stack::push(self.listeners.signal, self.listeners.owner, listener)?;
         Ok(ListenerId {
-            signal: self.signal,
+            signal: self.listeners.signal,
             id,
         })
     }
@@ -183,7 +205,8 @@ impl SignalHandler {
     /// # Ok::<(), forkwise_signal::Error>(())
     /// ```
     pub fn remove(&self, id: ListenerId) -> bool {
-        id.signal == self.signal && stack::remove(self.signal, id.id, Some(self.owner))
+        id.signal == self.listeners.signal
+            && stack::remove(self.listeners.signal, id.id, Some(self.listeners.owner))
     }
 
     /// How many listeners this handler has now.
@@ -198,7 +221,7 @@ impl SignalHandler {
     /// # Ok::<(), forkwise_signal::Error>(())
     /// ```
     pub fn len(&self) -> usize {
-        stack::count_owned(self.signal, self.owner)
+        stack::count_owned(self.listeners.signal, self.listeners.owner)
     }
 
     /// True if this handler has no listener.
@@ -211,11 +234,33 @@ impl SignalHandler {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-impl Drop for SignalHandler {
-    fn drop(&mut self) {
-        stack::remove_where(self.signal, stack::owned_by(self.owner));
+    /// Removes this handler's listeners, restoring the signal's disposition
+    /// as dropping the handler does, but without dropping them: what they
+    /// captured is leaked, never freed.
+    ///
+    /// For a forked child that sheds the listeners it inherited from its
+    /// parent. Freeing them would write to the memory the child still
+    /// shares with the parent, and every page written costs the child a
+    /// copy (some microseconds each); a child that leaves soon does better
+    /// to leave that memory alone. Anywhere else, drop the handler.
+    ///
+    /// ```
+    /// use forkwise_signal::{Propagation, Signal, SignalHandler};
+    ///
+    /// let handler = SignalHandler::new(Signal::SIGUSR2)?;
+    /// handler.add(|_| Propagation::Continue)?;
+    /// handler.abandon(); // SIGUSR2 has its old disposition again
+    /// let again = SignalHandler::new(Signal::SIGUSR2)?;
+    /// again.add(|_| Propagation::Continue)?;
+    /// Signal::SIGUSR2.raise()?;
+    /// assert_eq!(forkwise_signal::dispatch(), 1, "only the new listener ran");
+    /// # Ok::<(), forkwise_signal::Error>(())
+    /// ```
+    pub fn abandon(self) {
+        let Self { listeners, lease } = self;
+        listeners.abandon();
+        drop(lease); // releases the wake pipe, as a drop of the handler does
     }
 }
 
@@ -251,7 +296,7 @@ impl AsRawFd for SignalHandler {
 impl fmt::Debug for SignalHandler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignalHandler")
-            .field("signal", &self.signal)
+            .field("signal", &self.listeners.signal)
             .field("listeners", &self.len())
             .finish_non_exhaustive()
     }

@@ -391,7 +391,9 @@ pub(crate) fn take_arrivals(signal: c_int) -> (u64, Option<Sender>) {
 /// ```
 pub fn after_fork_in_child() {
     let pid = sys::getpid();
-    if PIPE_OWNER.swap(pid, Ordering::AcqRel) == pid {
+    // Loads before stores, here and below: a page the child writes is a
+    // page the kernel copies for it, so what is already right stays unwritten.
+    if PIPE_OWNER.load(Ordering::Acquire) == pid || PIPE_OWNER.swap(pid, Ordering::AcqRel) == pid {
         return;
     }
     let (read, write) = (
@@ -402,10 +404,15 @@ pub fn after_fork_in_child() {
         sys::renew_pipe_in_place(read, write);
     }
     // What arrived before the fork was the parent's.
-    PENDING.store(0, Ordering::Release);
+    if PENDING.load(Ordering::Acquire) != 0 {
+        PENDING.store(0, Ordering::Release);
+    }
     for record in &RECORDS {
-        record.arrivals.store(0, Ordering::Relaxed);
-        record.sender.store(0, Ordering::Relaxed);
+        for word in [&record.arrivals, &record.sender] {
+            if word.load(Ordering::Relaxed) != 0 {
+                word.store(0, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -85,34 +85,60 @@ pub(crate) fn push(
     Ok(id)
 }
 
+/// What becomes of the listeners a removal takes off a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// They are dropped (outside the lock: their captures may call back in).
+    Drop,
+    /// They are leaked: nothing of theirs is written to or freed. See
+    /// [`SignalHandler::abandon`](crate::SignalHandler::abandon).
+    Leak,
+}
+
 /// Removes the listeners of `signal` that `matches` selects; returns how many.
 /// The last one gone restores the OS disposition.
-pub(crate) fn remove_where(signal: Signal, matches: impl Fn(&Entry) -> bool) -> usize {
+pub(crate) fn remove_where(
+    signal: Signal,
+    matches: impl Fn(&Entry) -> bool,
+    release: Release,
+) -> usize {
     let mut stacks = lock();
-    let Some(old) = stacks.get(&signal.as_raw()).cloned() else {
+    let Some(old) = stacks.get(&signal.as_raw()) else {
         return 0;
     };
-    let (gone, kept): (Vec<_>, Vec<_>) = old.iter().cloned().partition(|e| matches(e));
-    for entry in &gone {
+    let mut gone = 0;
+    for entry in old.iter().filter(|e| matches(e)) {
         entry.removed.store(true, Ordering::Release);
+        gone += 1;
     }
-    if kept.is_empty() {
-        stacks.remove(&signal.as_raw());
+    if gone == 0 {
+        return 0;
+    }
+    let old = if gone == old.len() {
+        let old = stacks.remove(&signal.as_raw());
         // Restoring cannot fail for a signal we installed; if it did, the
         // handler would stay installed and harmless, with no listener to run.
         let _ = registry::uninstall(signal);
-    } else if !gone.is_empty() {
-        stacks.insert(signal.as_raw(), kept.into());
-    }
+        old
+    } else {
+        let kept: Stack = old.iter().filter(|e| !matches(e)).cloned().collect();
+        stacks.insert(signal.as_raw(), kept)
+    };
     drop(stacks);
-    // The listeners drop here, outside the lock: their captures may call back in.
-    drop(old);
-    gone.len()
+    match release {
+        Release::Drop => drop(old),
+        Release::Leak => std::mem::forget(old),
+    }
+    gone
 }
 
 /// Removes listener `id` of `signal`, if `owner` added it (any owner for `None`).
 pub(crate) fn remove(signal: Signal, id: u64, owner: Option<u64>) -> bool {
-    remove_where(signal, |e| e.id == id && owner.is_none_or(|o| o == e.owner)) > 0
+    remove_where(
+        signal,
+        |e| e.id == id && owner.is_none_or(|o| o == e.owner),
+        Release::Drop,
+    ) > 0
 }
 
 /// How many listeners `owner` has on `signal`'s stack.

@@ -39,6 +39,7 @@
 mod child;
 mod interrupt;
 pub mod leaks;
+mod pin;
 mod runner;
 mod shared;
 mod sys;
@@ -46,6 +47,7 @@ mod temp;
 
 pub use child::{Child, Exit, Notify, fork, storm};
 pub use interrupt::{count_sigusr1_without_restart, eventually, my_pid, sigusr1_count};
+pub use pin::PinnedToOneCpu;
 pub use runner::{Case, run};
 pub use shared::SharedCounters;
 pub use temp::TempDir;

@@ -1,5 +1,6 @@
 //! After `fork(2)`: the child has a wake-up pipe of its own.
 
+use std::cell::RefCell;
 use std::os::fd::AsFd;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::SeqCst;
@@ -178,4 +179,47 @@ pub(crate) fn raw_fork_runs_the_hook() {
         parent_pipe,
         "the parent's is unchanged"
     );
+}
+
+/// Counts its drops in memory shared with forked processes.
+struct CountsDrops(Arc<SharedCounters>);
+
+impl Drop for CountsDrops {
+    fn drop(&mut self) {
+        self.0[0].fetch_add(1, SeqCst);
+    }
+}
+
+/// A child that abandons an inherited handler gets the signal's old
+/// disposition back (SIGTERM ends it) without dropping the listener, whose
+/// captures are the parent's; the parent's listener is untouched.
+pub(crate) fn child_abandons_inherited_listeners_without_dropping_them() {
+    let drops = Arc::new(SharedCounters::new(1));
+    let handler = RefCell::new(Some(SignalHandler::new(Signal::SIGTERM).unwrap()));
+    let guard = CountsDrops(Arc::clone(&drops));
+    handler
+        .borrow()
+        .as_ref()
+        .unwrap()
+        .add(move |_| {
+            let _ = &guard;
+            Propagation::Continue
+        })
+        .unwrap();
+    let child = fork(|| {
+        handler.borrow_mut().take().unwrap().abandon();
+        assert_eq!(drops[0].load(SeqCst), 0, "the child dropped the listener");
+        Signal::SIGTERM.raise().unwrap();
+        unreachable!("SIGTERM has its default disposition again");
+    });
+    child.join_killed_by(libc::SIGTERM);
+    Signal::SIGTERM.raise().unwrap();
+    assert_eq!(
+        forkwise_signal::dispatch(),
+        1,
+        "the parent's listener stays"
+    );
+    assert_eq!(drops[0].load(SeqCst), 0);
+    drop(handler);
+    assert_eq!(drops[0].load(SeqCst), 1, "dropped once, in the parent");
 }
