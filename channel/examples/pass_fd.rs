@@ -14,6 +14,8 @@ fn main() -> io::Result<()> {
     let (mut parent, child) = StreamChannel::pair()?;
     // Only the child learns who the sender is: the kernel stamps each frame.
     parent.set_pass_credentials(true)?;
+    // A channel accepts no descriptors until its receiver asks for some.
+    parent.set_max_fds(1);
     // SAFETY: this example is single-threaded, so the child may run
     // ordinary Rust code; it leaves with `_exit`.
     let pid = match unsafe { libc::fork() } {

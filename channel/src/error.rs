@@ -160,7 +160,12 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "a frame announced {announced} file descriptors but they did not arrive as \
-                 announced (the channel accepts {accepted}); those that came were closed"
+                 announced (the channel accepts {accepted}{hint}); those that came were closed",
+                hint = if *accepted == 0 {
+                    ": call set_max_fds on the receiving end first"
+                } else {
+                    ""
+                }
             ),
             Self::UnexpectedDescriptors { count } => write!(
                 f,

@@ -90,9 +90,10 @@
 //!
 //! [`send_with_fds`](StreamChannel::send_with_fds) passes open descriptors
 //! with a message (`SCM_RIGHTS`); the receiver gets new ones, close-on-exec
-//! (`MSG_CMSG_CLOEXEC`). A receiver accepts at most
-//! [32](StreamChannel::DEFAULT_MAX_FDS) per frame
-//! ([configurable](StreamChannel::set_max_fds)); a frame with more, or with
+//! (`MSG_CMSG_CLOEXEC`). A receiver accepts none until it
+//! [sets a limit](StreamChannel::set_max_fds) per frame (so a peer cannot
+//! put descriptors into a process that did not ask, and a channel that takes
+//! none reads with a plain `recv(2)`); a frame with more, or with
 //! descriptors a plain [`receive`](StreamChannel::receive) does not take,
 //! is an error and every descriptor that came is closed: none leaks.
 //!

@@ -278,7 +278,7 @@ impl<C: Codec> MultiStreamChannel<C> {
     /// ```
     /// let mut master = forkwise_channel::MultiStreamChannel::new()?;
     /// let (id, _client) = master.create_client()?;
-    /// master.client_mut(id).unwrap().set_max_fds(0);
+    /// master.client_mut(id).unwrap().set_max_fds(4); // this client may pass descriptors
     /// # Ok::<(), forkwise_channel::Error>(())
     /// ```
     pub fn client_mut(&mut self, id: ClientId) -> Option<&mut StreamChannel<C>> {

@@ -52,6 +52,8 @@ pub struct StreamChannel<C = Postcard> {
     unsent: std::ops::Range<usize>,
     max_frame_len: usize,
     nonblocking: bool,
+    /// `SO_PASSCRED` was turned on through this channel: reads take control data.
+    pass_credentials: bool,
     sender: Option<Credentials>,
     codec: PhantomData<fn() -> C>,
 }
@@ -70,10 +72,15 @@ impl<C> fmt::Debug for StreamChannel<C> {
 impl StreamChannel {
     /// The default [maximum payload length](Self::set_max_frame_len): 64 MiB.
     pub const DEFAULT_MAX_FRAME_LEN: usize = 64 << 20;
-    /// The default [number of descriptors accepted](Self::set_max_fds) in one frame.
-    pub const DEFAULT_MAX_FDS: usize = 32;
+    /// The default [number of descriptors accepted](Self::set_max_fds) in
+    /// one frame: none, until the receiver asks for them.
+    pub const DEFAULT_MAX_FDS: usize = 0;
     /// The most descriptors one frame can carry (Linux's `SCM_MAX_FD`).
     pub const MAX_FDS: usize = sys::MAX_FDS_PER_MESSAGE;
+    /// The largest payload [`send_bytes`](Self::send_bytes) copies next to
+    /// its header: copying it costs less than the gather of a
+    /// `sendmsg(2)` saves.
+    pub const COPIED_PAYLOAD: usize = 8 << 10;
     /// How many bytes one read asks for; frames up to this size are
     /// received without an allocation of their own.
     pub const BUFFER_SIZE: usize = 64 << 10;
@@ -202,6 +209,7 @@ impl<C: Codec> StreamChannel<C> {
             unsent: 0..0,
             max_frame_len: StreamChannel::DEFAULT_MAX_FRAME_LEN,
             nonblocking,
+            pass_credentials: false,
             sender: None,
             codec: PhantomData,
         }
@@ -226,6 +234,7 @@ impl<C: Codec> StreamChannel<C> {
             unsent: self.unsent,
             max_frame_len: self.max_frame_len,
             nonblocking: self.nonblocking,
+            pass_credentials: self.pass_credentials,
             sender: self.sender,
             codec: PhantomData,
         }
@@ -273,15 +282,28 @@ impl<C: Codec> StreamChannel<C> {
         self.max_frame_len
     }
 
-    /// How many descriptors one received frame may carry (default 32, at
-    /// most [`MAX_FDS`](StreamChannel::MAX_FDS); larger values count as that).
+    /// How many descriptors one received frame may carry (at most
+    /// [`MAX_FDS`](StreamChannel::MAX_FDS); larger values count as that).
     /// A frame with more has all of them closed and is reported as
-    /// [`Error::Descriptors`]. 0 refuses descriptors altogether.
+    /// [`Error::Descriptors`].
+    ///
+    /// The default is 0: a channel refuses descriptors until its receiver
+    /// sets a limit, so a peer cannot put descriptors into this process
+    /// unasked (the kernel discards them before they reach its table), and
+    /// every read is a plain `recv(2)`, measurably cheaper than the
+    /// `recvmsg(2)` with a control buffer that accepting them takes. Set
+    /// it before the peer sends descriptors.
     ///
     /// ```
-    /// let (mut a, _b) = forkwise_channel::StreamChannel::pair()?;
-    /// a.set_max_fds(4);
-    /// # Ok::<(), forkwise_channel::Error>(())
+    /// use std::os::fd::AsFd;
+    ///
+    /// let (mut a, mut b) = forkwise_channel::StreamChannel::pair()?;
+    /// b.set_max_fds(4);
+    /// let file = std::fs::File::open("/dev/null")?;
+    /// a.send_with_fds(&"here", &[file.as_fd()])?;
+    /// let (_, fds) = b.receive_with_fds::<String>()?;
+    /// assert_eq!(fds.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_max_fds(&mut self, max: usize) {
         self.inbox.set_max_fds(max.min(sys::MAX_FDS_PER_MESSAGE));
@@ -350,7 +372,9 @@ impl<C: Codec> StreamChannel<C> {
     }
 
     /// Sends `bytes` as one raw frame (no codec): header and payload go out
-    /// together with `writev`-style gather, without copying the payload.
+    /// together, in one `send(2)` after copying a payload of up to
+    /// [`COPIED_PAYLOAD`](Self::COPIED_PAYLOAD) bytes next to its header,
+    /// else in one `sendmsg(2)` that gathers them without copying.
     ///
     /// # Errors
     ///
@@ -367,6 +391,12 @@ impl<C: Codec> StreamChannel<C> {
         self.flush()?;
         self.check_len(bytes.len())?;
         let header = frame::header(bytes.len(), 0);
+        if bytes.len() <= StreamChannel::COPIED_PAYLOAD {
+            self.outbox.clear();
+            self.outbox.extend_from_slice(&header);
+            self.outbox.extend_from_slice(bytes);
+            return self.send_outbox(&[]);
+        }
         let sent = self.send_parts(&header, bytes, &[])?;
         self.queue_tail(&header, bytes, sent);
         Ok(())
@@ -386,6 +416,7 @@ impl<C: Codec> StreamChannel<C> {
     /// use std::os::fd::AsFd;
     ///
     /// let (mut a, mut b) = forkwise_channel::StreamChannel::pair()?;
+    /// b.set_max_fds(1); // the receiver accepts none by default
     /// let (reader, mut writer) = std::io::pipe()?;
     /// a.send_with_fds(&"a pipe", &[reader.as_fd()])?;
     /// drop(reader);
@@ -427,6 +458,7 @@ impl<C: Codec> StreamChannel<C> {
     /// use std::os::fd::AsFd;
     ///
     /// let (mut a, mut b) = forkwise_channel::StreamChannel::pair()?;
+    /// b.set_max_fds(1); // the receiver accepts none by default
     /// let file = std::fs::File::open("/dev/null")?;
     /// a.send_fds(&[file.as_fd()])?;
     /// assert_eq!(b.receive_fds()?.len(), 1);
@@ -682,7 +714,8 @@ impl<C: Codec> StreamChannel<C> {
     /// # Errors
     ///
     /// [`Error::Descriptors`] when the frame's descriptors did not arrive as
-    /// announced (more than [`set_max_fds`](Self::set_max_fds) allows, say):
+    /// announced (more than [`set_max_fds`](Self::set_max_fds) allows, say,
+    /// or any at all while it is 0, the default):
     /// any that did are closed, nothing leaks. Else as [`receive`](Self::receive).
     ///
     /// ```
@@ -710,6 +743,7 @@ impl<C: Codec> StreamChannel<C> {
     /// use std::os::fd::AsFd;
     ///
     /// let (mut a, mut b) = forkwise_channel::StreamChannel::pair()?;
+    /// b.set_max_fds(2); // the receiver accepts none by default
     /// let (r, w) = std::io::pipe()?;
     /// a.send_fds(&[r.as_fd(), w.as_fd()])?;
     /// assert_eq!(b.receive_fds()?.len(), 2);
@@ -740,7 +774,9 @@ impl<C: Codec> StreamChannel<C> {
     #[doc(alias = "SCM_CREDENTIALS")]
     pub fn set_pass_credentials(&mut self, on: bool) -> Result<()> {
         sys::set_pass_credentials(self.socket.as_fd(), on)
-            .map_err(|err| Error::os(Operation::Configure, err))
+            .map_err(|err| Error::os(Operation::Configure, err))?;
+        self.pass_credentials = on;
+        Ok(())
     }
 
     /// The process that wrote the last received frame (pid, uid, gid, checked
@@ -816,9 +852,12 @@ impl<C: Codec> StreamChannel<C> {
                 true
             }
         };
-        let max_fds = self.inbox.max_fds();
+        let control = sys::Control {
+            max_fds: self.inbox.max_fds(),
+            credentials: self.pass_credentials,
+        };
         let (target, limit) = self.inbox.read_target();
-        let received = match sys::receive(self.socket.as_fd(), target, limit, max_fds, dont_wait) {
+        let received = match sys::receive(self.socket.as_fd(), target, limit, control, dont_wait) {
             Ok(received) => received,
             // Readable but nothing there after all (another reader took it).
             Err(err)

@@ -106,7 +106,8 @@ pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Sends `slices` with one `sendmsg(2)`, `fds` riding with the first byte
-/// (`SCM_RIGHTS`); returns how many bytes went out.
+/// (`SCM_RIGHTS`), or, for one buffer without descriptors, with one
+/// `send(2)`; returns how many bytes went out.
 ///
 /// `MSG_NOSIGNAL` turns a closed peer into `EPIPE` instead of `SIGPIPE`;
 /// `dont_wait` adds `MSG_DONTWAIT`. EINTR is retried: it means nothing was sent.
@@ -120,6 +121,23 @@ pub(crate) fn send(
     fds: &[BorrowedFd<'_>],
     dont_wait: bool,
 ) -> io::Result<usize> {
+    let flags = if dont_wait {
+        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT
+    } else {
+        libc::MSG_NOSIGNAL
+    };
+    if let ([only] | [only, _], []) = (slices, fds)
+        && (slices.len() == 1 || slices[1].is_empty())
+    {
+        // One buffer, no descriptors: `send(2)` spares the kernel the copy
+        // and checks of a message header and an iovec array.
+        return retry_eintr(|| {
+            // SAFETY: the pointer covers `only.len()` readable bytes, alive
+            // for the call; `fd` is open for the borrow.
+            cvt(unsafe { libc::send(fd.as_raw_fd(), only.as_ptr().cast(), only.len(), flags) })
+        })
+        .map(ssize_to_usize);
+    }
     assert!(
         fds.len() <= MAX_FDS_PER_MESSAGE,
         "too many fds for one message"
@@ -155,10 +173,6 @@ pub(crate) fn send(
             }
         }
     }
-    let mut flags = libc::MSG_NOSIGNAL;
-    if dont_wait {
-        flags |= libc::MSG_DONTWAIT;
-    }
     retry_eintr(|| {
         // SAFETY: `msg` points at live iovecs and a control buffer that
         // outlive the call; sendmsg only reads them; `fd` is open for the borrow.
@@ -182,17 +196,34 @@ pub(crate) struct Received {
     pub(crate) credentials: Option<Credentials>,
 }
 
+/// The control data a [`receive`] takes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Control {
+    /// Descriptors accepted (`SCM_RIGHTS`); more are closed.
+    pub(crate) max_fds: usize,
+    /// Whether `SO_PASSCRED` is on, so credentials come with the bytes.
+    pub(crate) credentials: bool,
+}
+
 /// Receives up to `limit` bytes into the spare capacity of `buffer` with one
-/// `recvmsg(2)`, accepting up to `max_fds` descriptors (`MSG_CMSG_CLOEXEC`).
+/// `recv(2)`, or, when `control` takes descriptors or credentials, one
+/// `recvmsg(2)` accepting up to `control.max_fds` descriptors
+/// (`MSG_CMSG_CLOEXEC`). A plain `recv` leaves the kernel to discard any
+/// descriptors sent: they never enter this process.
 ///
 /// `dont_wait` adds `MSG_DONTWAIT`. EINTR is retried: nothing was received.
 pub(crate) fn receive(
     fd: BorrowedFd<'_>,
     buffer: &mut Vec<u8>,
     limit: usize,
-    max_fds: usize,
+    control: Control,
     dont_wait: bool,
 ) -> io::Result<Received> {
+    let flags = if dont_wait { libc::MSG_DONTWAIT } else { 0 };
+    if control.max_fds == 0 && !control.credentials {
+        return receive_plain(fd, buffer, limit, flags);
+    }
+    let max_fds = control.max_fds;
     let spare = buffer.spare_capacity_mut();
     let len = limit.min(spare.len());
     let mut iov = libc::iovec {
@@ -217,10 +248,7 @@ pub(crate) fn receive(
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = control_len as _;
-    let mut flags = libc::MSG_CMSG_CLOEXEC;
-    if dont_wait {
-        flags |= libc::MSG_DONTWAIT;
-    }
+    let flags = flags | libc::MSG_CMSG_CLOEXEC;
     let received = retry_eintr(|| {
         // SAFETY: the iovec covers `len` bytes of `buffer`'s spare capacity
         // and the control pointer `control_len <= CONTROL_BYTES` bytes, both
@@ -283,6 +311,30 @@ pub(crate) fn receive(
         }
     }
     Ok(out)
+}
+
+/// [`receive`] without control data: one `recv(2)`.
+fn receive_plain(
+    fd: BorrowedFd<'_>,
+    buffer: &mut Vec<u8>,
+    limit: usize,
+    flags: libc::c_int,
+) -> io::Result<Received> {
+    let spare = buffer.spare_capacity_mut();
+    let len = limit.min(spare.len());
+    let received = retry_eintr(|| {
+        // SAFETY: the pointer covers `len` writable bytes of `buffer`'s spare
+        // capacity, alive for the call; `fd` is open for the borrow.
+        cvt(unsafe { libc::recv(fd.as_raw_fd(), spare.as_mut_ptr().cast(), len, flags) })
+    })
+    .map(ssize_to_usize)?;
+    // SAFETY: recv wrote `received <= len` bytes at the start of the spare
+    // capacity, so they are initialised.
+    unsafe { buffer.set_len(buffer.len() + received) };
+    Ok(Received {
+        len: received,
+        ..Received::default()
+    })
 }
 
 /// Waits until `fd` is readable (or closed) or `deadline` passes; false on

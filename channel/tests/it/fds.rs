@@ -13,6 +13,7 @@ use crate::support::is_cloexec;
 /// the parent reads what the child wrote through the descriptor it got.
 pub(crate) fn pipe_end_passes_and_the_receiver_reads_it() {
     let (mut parent, child_end) = StreamChannel::pair().unwrap();
+    parent.set_max_fds(1);
     let child = fork(move || {
         let mut channel = child_end;
         let (reader, mut writer) = std::io::pipe().unwrap();
@@ -76,6 +77,7 @@ pub(crate) fn too_many_fds_are_closed_and_the_next_frame_arrives() {
 /// A plain `receive` of a frame that carries descriptors closes them.
 pub(crate) fn plain_receive_closes_unexpected_fds() {
     let (mut parent, child_end) = StreamChannel::pair().unwrap();
+    parent.set_max_fds(2);
     let child = fork(move || {
         let mut channel = child_end;
         let null = File::open("/dev/null").unwrap();
@@ -88,6 +90,33 @@ pub(crate) fn plain_receive_closes_unexpected_fds() {
         parent.receive::<u8>(),
         Err(Error::UnexpectedDescriptors { count: 2 })
     ));
+    assert_eq!(parent.receive::<u8>().unwrap(), 2);
+    child.join();
+}
+
+/// By default a channel takes no descriptors: a frame that brings some is
+/// refused with an error naming the remedy, the kernel discards them (the
+/// harness fails the case on a leaked fd), and the next frame arrives.
+pub(crate) fn default_channel_refuses_fds() {
+    let (mut parent, child_end) = StreamChannel::pair().unwrap();
+    let child = fork(move || {
+        let mut channel = child_end;
+        let null = File::open("/dev/null").unwrap();
+        channel.send_with_fds(&1u8, &[null.as_fd()]).unwrap();
+        channel.send(&2u8).unwrap();
+    });
+    let err = parent.receive_with_fds::<u8>().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Descriptors {
+                announced: 1,
+                accepted: 0
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("set_max_fds"), "{err}");
     assert_eq!(parent.receive::<u8>().unwrap(), 2);
     child.join();
 }

@@ -25,6 +25,7 @@ fn main() {
         fds::pipe_end_passes_and_the_receiver_reads_it,
         fds::too_many_fds_are_closed_and_the_next_frame_arrives,
         fds::plain_receive_closes_unexpected_fds,
+        fds::default_channel_refuses_fds,
         multi::sixty_four_clients_every_message_once_fairly => Duration::from_secs(120),
         multi::a_thousand_clients => Duration::from_secs(120),
         multi::dead_client_is_reported_once_and_others_carry_on,
