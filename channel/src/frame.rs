@@ -32,6 +32,11 @@ const KEEP_LARGE: usize = 16 << 20;
 const FIRST_LARGE_RESERVE: usize = 4 << 20;
 /// The alignment of the payload of a frame read into an empty buffer.
 const PAYLOAD_ALIGN: usize = 64;
+/// Successive frames read into an empty buffer start at successive aligned
+/// places across this span (see [`Inbox::read_target`]).
+const LEAD_SPAN: usize = 4096;
+/// The room a buffer keeps for the padding before its first frame.
+const LEAD_ROOM: usize = LEAD_SPAN + PAYLOAD_ALIGN;
 
 /// The header of a frame of `len` payload bytes carrying `fds` descriptors.
 ///
@@ -143,6 +148,8 @@ pub(crate) struct Inbox {
     /// Padding before the first byte received into `buffer` since it was
     /// last empty (see [`read_target`](Self::read_target)).
     lead: usize,
+    /// How many times the buffer was found empty before a read.
+    resets: usize,
     start: usize,
     /// The buffer's size; a frame that does not fit is read as `Large`.
     capacity: usize,
@@ -164,6 +171,7 @@ impl Inbox {
         Self {
             buffer: Vec::new(),
             lead: 0,
+            resets: 0,
             start: 0,
             capacity: capacity.max(4 * HEADER_LEN),
             state: State::Frames,
@@ -371,18 +379,23 @@ impl Inbox {
             let room = left.min(payload.capacity() - payload.len());
             return (payload, room);
         }
-        if self.buffer.capacity() < self.capacity + PAYLOAD_ALIGN {
+        if self.buffer.capacity() < self.capacity + LEAD_ROOM {
             self.buffer
-                .reserve_exact(self.capacity + PAYLOAD_ALIGN - self.buffer.len());
+                .reserve_exact(self.capacity + LEAD_ROOM - self.buffer.len());
         }
         if self.start == self.buffer.len() {
-            // Empty: the next frame's payload starts on an aligned address.
-            // glibc's memcpy on some x86 CPUs runs twenty times slower when
-            // the destination lies just past the source modulo 4 KiB, which
-            // a payload at offset 8 of a page-aligned buffer, copied to a
-            // fresh allocation, often does; an aligned source never is.
+            // Empty: the next frame's payload starts on an aligned address,
+            // one step further on each time. glibc's memcpy on some x86 CPUs
+            // runs twenty times slower when the destination lies up to 15
+            // bytes past the source modulo 4 KiB; a copy out of a payload
+            // that always sat at the same place, into an allocation that
+            // malloc hands out at the same place message after message, could
+            // hit that every time. Moving the payload leaves it at most one
+            // message in LEAD_SPAN / PAYLOAD_ALIGN.
             let misalignment = (self.buffer.as_ptr() as usize + HEADER_LEN) % PAYLOAD_ALIGN;
-            self.lead = (PAYLOAD_ALIGN - misalignment) % PAYLOAD_ALIGN;
+            let step = self.resets % (LEAD_SPAN / PAYLOAD_ALIGN);
+            self.resets = self.resets.wrapping_add(1);
+            self.lead = (PAYLOAD_ALIGN - misalignment) % PAYLOAD_ALIGN + step * PAYLOAD_ALIGN;
             self.buffer.clear();
             self.buffer.resize(self.lead, 0);
             self.start = self.lead;
@@ -517,11 +530,13 @@ mod tests {
     }
 
     /// A frame read into an empty buffer has its payload on an aligned
-    /// address, however the buffer is placed, read after read.
+    /// address, however the buffer is placed, and at another place modulo
+    /// 4 KiB than the frame before.
     #[test]
     fn a_payload_read_into_an_empty_buffer_is_aligned() {
         let mut inbox = Inbox::new(4096, 4096, 0);
-        for size in [0, 1, 7, 100, 4000] {
+        let mut last = None;
+        for size in [0, 1, 7, 100, 4000, 4000] {
             let bytes = frame(&vec![3; size]);
             let (target, room) = inbox.read_target();
             assert!(room >= bytes.len());
@@ -530,7 +545,14 @@ mod tests {
             let frame = inbox.next_frame().unwrap().unwrap();
             let payload = frame.payload.bytes();
             assert_eq!(payload.len(), size);
-            assert_eq!(payload.as_ptr() as usize % PAYLOAD_ALIGN, 0, "size {size}");
+            let at = payload.as_ptr() as usize;
+            assert_eq!(at % PAYLOAD_ALIGN, 0, "size {size}");
+            assert_ne!(
+                Some(at % LEAD_SPAN),
+                last,
+                "size {size}: the same place again"
+            );
+            last = Some(at % LEAD_SPAN);
         }
     }
 
@@ -543,18 +565,14 @@ mod tests {
         stream.extend_from_slice(&[0; 10]);
         drop(feed(&mut inbox, &stream, 64));
         assert!(
-            inbox.allocated() <= 64 + PAYLOAD_ALIGN + FIRST_LARGE_RESERVE,
+            inbox.allocated() <= 64 + LEAD_ROOM + FIRST_LARGE_RESERVE,
             "{}",
             inbox.allocated()
         );
         // ...and a claim above the maximum reserves nothing.
         let mut inbox = Inbox::new(64, 1 << 20, 0);
         drop(feed(&mut inbox, &stream, 64));
-        assert!(
-            inbox.allocated() <= 64 + PAYLOAD_ALIGN,
-            "{}",
-            inbox.allocated()
-        );
+        assert!(inbox.allocated() <= 64 + LEAD_ROOM, "{}", inbox.allocated());
     }
 
     proptest! {
@@ -575,9 +593,9 @@ mod tests {
                 if let Ok(payload) = result {
                     prop_assert!(payload.len() <= max_len);
                 }
-                prop_assert!(inbox.allocated() <= capacity.max(4 * HEADER_LEN) + PAYLOAD_ALIGN + max_len);
+                prop_assert!(inbox.allocated() <= capacity.max(4 * HEADER_LEN) + LEAD_ROOM + max_len);
             }
-            prop_assert!(inbox.allocated() <= capacity.max(4 * HEADER_LEN) + PAYLOAD_ALIGN + max_len);
+            prop_assert!(inbox.allocated() <= capacity.max(4 * HEADER_LEN) + LEAD_ROOM + max_len);
         }
 
         /// Arbitrary headers (valid magic) followed by arbitrary bytes.
@@ -595,7 +613,7 @@ mod tests {
             for payload in feed(&mut inbox, &bytes, chunk).into_iter().flatten() {
                 prop_assert!(payload.len() <= max_len);
             }
-            prop_assert!(inbox.allocated() <= 128 + PAYLOAD_ALIGN + max_len);
+            prop_assert!(inbox.allocated() <= 128 + LEAD_ROOM + max_len);
         }
 
         /// Valid frames of random sizes, cut into random reads, come out whole.
