@@ -90,8 +90,8 @@ pub(crate) fn push(
 pub(crate) enum Release {
     /// They are dropped (outside the lock: their captures may call back in).
     Drop,
-    /// They are leaked: nothing of theirs is written to or freed. See
-    /// [`SignalHandler::abandon`](crate::SignalHandler::abandon).
+    /// They are leaked: marked removed, but nothing of theirs is freed or
+    /// dropped. See [`SignalHandler::abandon`](crate::SignalHandler::abandon).
     Leak,
 }
 
