@@ -36,24 +36,7 @@ const PAYLOAD_ALIGN: usize = 64;
 /// places across this span (see [`Inbox::read_target`]).
 const LEAD_SPAN: usize = 4096;
 /// The room a buffer keeps for the padding before its first frame.
-pub(crate) const LEAD_ROOM: usize = LEAD_SPAN + PAYLOAD_ALIGN;
-
-/// Padding before a frame that starts at `base` plus it: enough to put the
-/// payload on an aligned address, plus one more step across [`LEAD_SPAN`]
-/// each call (`calls` counts them).
-///
-/// glibc's memcpy on some x86 CPUs runs twenty times slower when the
-/// destination lies up to 15 bytes past the source modulo 4 KiB. A payload
-/// that always sat at the same place in a buffer, copied from or into an
-/// allocation that malloc hands out at the same place message after
-/// message, could hit that every time; moving it leaves it at most one
-/// message in `LEAD_SPAN / PAYLOAD_ALIGN`.
-pub(crate) fn rotating_lead(base: *const u8, calls: &mut usize) -> usize {
-    let misalignment = (base as usize + HEADER_LEN) % PAYLOAD_ALIGN;
-    let step = *calls % (LEAD_SPAN / PAYLOAD_ALIGN);
-    *calls = calls.wrapping_add(1);
-    (PAYLOAD_ALIGN - misalignment) % PAYLOAD_ALIGN + step * PAYLOAD_ALIGN
-}
+const LEAD_ROOM: usize = LEAD_SPAN + PAYLOAD_ALIGN;
 
 /// The header of a frame of `len` payload bytes carrying `fds` descriptors.
 ///
@@ -401,8 +384,18 @@ impl Inbox {
                 .reserve_exact(self.capacity + LEAD_ROOM - self.buffer.len());
         }
         if self.start == self.buffer.len() {
-            // Empty: the next frame's payload moves (see `rotating_lead`).
-            self.lead = rotating_lead(self.buffer.as_ptr(), &mut self.resets);
+            // Empty: the next frame's payload starts on an aligned address,
+            // one step further on each time. glibc's memcpy on some x86 CPUs
+            // runs twenty times slower when the destination lies up to 15
+            // bytes past the source modulo 4 KiB; a copy out of a payload
+            // that always sat at the same place, into an allocation that
+            // malloc hands out at the same place message after message, could
+            // hit that every time. Moving the payload leaves it at most one
+            // message in LEAD_SPAN / PAYLOAD_ALIGN.
+            let misalignment = (self.buffer.as_ptr() as usize + HEADER_LEN) % PAYLOAD_ALIGN;
+            let step = self.resets % (LEAD_SPAN / PAYLOAD_ALIGN);
+            self.resets = self.resets.wrapping_add(1);
+            self.lead = (PAYLOAD_ALIGN - misalignment) % PAYLOAD_ALIGN + step * PAYLOAD_ALIGN;
             self.buffer.clear();
             self.buffer.resize(self.lead, 0);
             self.start = self.lead;

@@ -368,7 +368,6 @@ impl<C: Codec> MultiStreamChannel<C> {
         &mut self,
         value: &T,
     ) -> Result<Vec<(ClientId, Error)>> {
-        self.outbox.clear();
         encode_frame::<C, T>(value, &mut self.outbox, self.max_frame_len)?;
         let mut failed = Vec::new();
         for (&id, client) in &mut self.clients {

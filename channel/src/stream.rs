@@ -49,10 +49,6 @@ pub struct StreamChannel<C = Postcard> {
     /// The frame being sent; while `unsent` is not empty, the tail of a
     /// frame that a non-blocking send started and the channel must finish.
     outbox: Vec<u8>,
-    /// Where the frame in the outbox starts (after padding, see
-    /// [`frame::rotating_lead`]); `frames` counts the frames started.
-    frame_start: usize,
-    frames: usize,
     unsent: std::ops::Range<usize>,
     max_frame_len: usize,
     nonblocking: bool,
@@ -210,8 +206,6 @@ impl<C: Codec> StreamChannel<C> {
                 StreamChannel::DEFAULT_MAX_FDS,
             ),
             outbox: Vec::new(),
-            frame_start: 0,
-            frames: 0,
             unsent: 0..0,
             max_frame_len: StreamChannel::DEFAULT_MAX_FRAME_LEN,
             nonblocking,
@@ -237,8 +231,6 @@ impl<C: Codec> StreamChannel<C> {
             socket: self.socket,
             inbox: self.inbox,
             outbox: self.outbox,
-            frame_start: self.frame_start,
-            frames: self.frames,
             unsent: self.unsent,
             max_frame_len: self.max_frame_len,
             nonblocking: self.nonblocking,
@@ -400,7 +392,7 @@ impl<C: Codec> StreamChannel<C> {
         self.check_len(bytes.len())?;
         let header = frame::header(bytes.len(), 0);
         if bytes.len() <= StreamChannel::COPIED_PAYLOAD {
-            self.start_frame();
+            self.outbox.clear();
             self.outbox.extend_from_slice(&header);
             self.outbox.extend_from_slice(bytes);
             return self.send_outbox(&[]);
@@ -450,9 +442,8 @@ impl<C: Codec> StreamChannel<C> {
         }
         self.flush()?;
         self.encode(value)?;
-        let start = self.frame_start;
-        let header = frame::header(self.outbox.len() - start - HEADER_LEN, fds.len());
-        self.outbox[start..start + HEADER_LEN].copy_from_slice(&header);
+        let header = frame::header(self.outbox.len() - HEADER_LEN, fds.len());
+        self.outbox[..HEADER_LEN].copy_from_slice(&header);
         self.send_outbox(fds)
     }
 
@@ -526,17 +517,7 @@ impl<C: Codec> StreamChannel<C> {
 
     /// Encodes `value` into the outbox as a complete frame (fd count 0).
     fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.start_frame();
         encode_frame::<C, T>(value, &mut self.outbox, self.max_frame_len)
-    }
-
-    /// Empties the outbox and pads it for the next frame: the payload lands
-    /// on an aligned address, at another place each frame.
-    fn start_frame(&mut self) {
-        self.outbox.clear();
-        self.outbox.reserve(frame::LEAD_ROOM);
-        self.frame_start = frame::rotating_lead(self.outbox.as_ptr(), &mut self.frames);
-        self.outbox.resize(self.frame_start, 0);
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -552,8 +533,8 @@ impl<C: Codec> StreamChannel<C> {
     /// Sends the frame in the outbox; a tail the socket did not take stays
     /// there as `unsent`.
     fn send_outbox(&mut self, fds: &[BorrowedFd<'_>]) -> Result<()> {
-        let sent = self.send_parts(&self.outbox[self.frame_start..], &[], fds)?;
-        self.unsent = self.frame_start + sent..self.outbox.len();
+        let sent = self.send_parts(&self.outbox, &[], fds)?;
+        self.unsent = sent..self.outbox.len();
         Ok(())
     }
 
@@ -910,8 +891,8 @@ pub(crate) enum Wait {
     Until(Instant),
 }
 
-/// Encodes `value` at the end of `out` as a whole frame (header included,
-/// no descriptors), reusing `out`'s memory.
+/// Encodes `value` into `out` as a whole frame (header included, no
+/// descriptors), reusing `out`'s memory.
 ///
 /// # Errors
 ///
@@ -922,13 +903,13 @@ pub(crate) fn encode_frame<C: Codec, T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     max: usize,
 ) -> Result<()> {
-    let start = out.len();
+    out.clear();
     out.extend_from_slice(&[0; HEADER_LEN]);
     if let Err(err) = C::encode(value, out) {
         out.clear();
         return Err(Error::Encode(err));
     }
-    let len = out.len() - start - HEADER_LEN;
+    let len = out.len() - HEADER_LEN;
     if len > max {
         out.clear();
         return Err(Error::FrameTooLarge {
@@ -936,7 +917,7 @@ pub(crate) fn encode_frame<C: Codec, T: Serialize + ?Sized>(
             max,
         });
     }
-    out[start..start + HEADER_LEN].copy_from_slice(&frame::header(len, 0));
+    out[..HEADER_LEN].copy_from_slice(&frame::header(len, 0));
     Ok(())
 }
 
