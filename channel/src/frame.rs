@@ -396,8 +396,13 @@ impl Inbox {
             let step = self.resets % (LEAD_SPAN / PAYLOAD_ALIGN);
             self.resets = self.resets.wrapping_add(1);
             self.lead = (PAYLOAD_ALIGN - misalignment) % PAYLOAD_ALIGN + step * PAYLOAD_ALIGN;
-            self.buffer.clear();
-            self.buffer.resize(self.lead, 0);
+            // The padding is never read: what the last frames left there
+            // stays, and only the part beyond them is zeroed.
+            if self.buffer.len() >= self.lead {
+                self.buffer.truncate(self.lead);
+            } else {
+                self.buffer.resize(self.lead, 0);
+            }
             self.start = self.lead;
         } else if self.start > 0
             && self.buffer.len() - self.lead + self.capacity / 2 > self.capacity
