@@ -126,8 +126,8 @@ pub(crate) fn send(
     } else {
         libc::MSG_NOSIGNAL
     };
-    if let ([only] | [only, _], []) = (slices, fds)
-        && (slices.len() == 1 || slices[1].is_empty())
+    if let (Some(only), []) = (slices.first(), fds)
+        && slices[1..].iter().all(|rest| rest.is_empty())
     {
         // One buffer, no descriptors: `send(2)` spares the kernel the copy
         // and checks of a message header and an iovec array.
@@ -206,8 +206,8 @@ pub(crate) struct Control {
 }
 
 /// Receives up to `limit` bytes into the spare capacity of `buffer` with one
-/// `recv(2)`, or, when `control` takes descriptors or credentials, one
-/// `recvmsg(2)` accepting up to `control.max_fds` descriptors
+/// `recv(2)`, or, when `wanted` takes descriptors or credentials, one
+/// `recvmsg(2)` accepting up to `wanted.max_fds` descriptors
 /// (`MSG_CMSG_CLOEXEC`). A plain `recv` leaves the kernel to discard any
 /// descriptors sent: they never enter this process.
 ///
@@ -216,14 +216,14 @@ pub(crate) fn receive(
     fd: BorrowedFd<'_>,
     buffer: &mut Vec<u8>,
     limit: usize,
-    control: Control,
+    wanted: Control,
     dont_wait: bool,
 ) -> io::Result<Received> {
     let flags = if dont_wait { libc::MSG_DONTWAIT } else { 0 };
-    if control.max_fds == 0 && !control.credentials {
+    if wanted.max_fds == 0 && !wanted.credentials {
         return receive_plain(fd, buffer, limit, flags);
     }
-    let max_fds = control.max_fds;
+    let max_fds = wanted.max_fds;
     let spare = buffer.spare_capacity_mut();
     let len = limit.min(spare.len());
     let mut iov = libc::iovec {

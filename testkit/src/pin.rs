@@ -10,8 +10,8 @@ use std::io;
 /// else, 20 to 40 µs on a virtual machine whose idle virtual CPU must be
 /// woken. Which of the two a benchmark round measured would depend on the
 /// machine's load; on one CPU the time is the operation's own and one
-/// context switch, every time. The cross-process benchmarks (a lock
-/// hand-off, a message round trip, a signal to another process) run so.
+/// context switch, every time. The lock hand-off and the channel round
+/// trips run so.
 ///
 /// ```
 /// let pinned = forkwise_testkit::PinnedToOneCpu::new();
