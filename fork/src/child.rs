@@ -26,7 +26,7 @@ impl ForkManager {
     /// belongs to the manager itself: its signal listeners are removed
     /// (abandoned, not freed), so the child starts with the dispositions the
     /// master had before the manager existed, and the master's ends of
-    /// other workers' output pipes are closed.
+    /// other workers' output pipes and their pidfds are closed.
     pub(crate) fn become_worker(
         &mut self,
         worker: &Worker,
@@ -48,6 +48,7 @@ impl ForkManager {
             if let Some(captured) = &mut slot.captured {
                 captured.close();
             }
+            drop(slot.ended.take()); // another worker's pidfd
         }
         if let Some(ends) = output
             && let Err(err) = ends.install()

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,9 @@ pub struct ForkManager {
     pub(crate) buffer: Vec<u8>,
     /// When every running worker was last checked with `waitpid`.
     pub(crate) last_scan: Instant,
+    /// Check every running worker in the next round: `SIGCHLD` has just
+    /// begun to be watched, and may have come before.
+    pub(crate) scan_due: bool,
     /// The subreaper flag before the manager set it, to restore.
     pub(crate) subreaper_before: Option<bool>,
 }
@@ -77,6 +81,9 @@ pub(crate) struct Slot {
     pub(crate) state: WorkerState,
     pub(crate) restarts: u32,
     pub(crate) captured: Option<Captured>,
+    /// A pidfd of the process, readable once it ends; `None` where none
+    /// could be opened, and `SIGCHLD` and the scans find its end instead.
+    pub(crate) ended: Option<OwnedFd>,
     pub(crate) supervision: Option<Supervision>,
     /// The manager is ending this worker: never restart it.
     pub(crate) stopping: bool,
@@ -170,6 +177,7 @@ impl ForkManager {
             shutdown: ShutdownState::default(),
             buffer: Vec::new(),
             last_scan: Instant::now(),
+            scan_due: false,
             subreaper_before,
         })
     }
@@ -596,6 +604,11 @@ impl ForkManager {
             Err(err) => return Err(Error::os(Operation::Wait, Some(pid), err)),
         };
         let id = WorkerId::next();
+        let ended = if state.has_ended() {
+            None
+        } else {
+            self.watch_end(pid)
+        };
         self.slots.push(Slot {
             id,
             index: 0,
@@ -603,6 +616,7 @@ impl ForkManager {
             state: WorkerState::Running,
             restarts: 0,
             captured: None,
+            ended,
             supervision: None,
             stopping: false,
         });
@@ -764,6 +778,32 @@ impl ForkManager {
         ids.iter()
             .map(|&id| self.state(id).unwrap_or(WorkerState::Lost))
             .collect()
+    }
+
+    /// A pidfd that tells when child `pid` ends. Where none can be opened
+    /// (an old kernel, no descriptors left), the manager listens to
+    /// `SIGCHLD` from then on, and scans its workers in the next round.
+    pub(crate) fn watch_end(&mut self, pid: Pid) -> Option<OwnedFd> {
+        match sys::pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(err) => {
+                if let Some(signals) = &mut self.signals {
+                    match signals.watch_children() {
+                        Ok(true) => self.scan_due = true,
+                        Ok(false) => {}
+                        Err(listen) => self.logger.event(
+                            log::Level::Warn,
+                            format_args!(
+                                "no pidfd for pid {pid} ({err}) and no SIGCHLD listener \
+                                 ({listen}): its end is seen within {} ms",
+                                crate::pump::SCAN_INTERVAL.as_millis()
+                            ),
+                        ),
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// Sends `signal` to the slot's process if it runs; ESRCH is not an error.

@@ -3,10 +3,12 @@
 //! along; between rounds the master sleeps in `poll(2)` on the signal
 //! wake-up descriptor and the output pipes.
 //!
-//! A worker's end wakes the loop through `SIGCHLD` (forkwise-signal's wake
-//! pipe). Every running worker is also checked at the start of each wait
-//! and every [`SCAN_INTERVAL`], so a `SIGCHLD` that some other code blocked
-//! or swallowed delays the reaping, never loses it.
+//! A worker's end wakes the loop through its pidfd, which the loop polls
+//! with the rest and reaps when it turns readable. Where no pidfd could be
+//! opened, `SIGCHLD` (forkwise-signal's wake pipe) wakes it instead. Every
+//! running worker is also checked at the start of each wait and every
+//! [`SCAN_INTERVAL`], so an end that neither reported (a `SIGCHLD` that
+//! some other code blocked or swallowed) delays the reaping, never loses it.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ use crate::worker::{Next, Worker, WorkerEnd, WorkerGroup, WorkerId, WorkerState}
 use crate::{builder::DropPolicy, logger};
 
 /// How often every running worker is checked even without a `SIGCHLD`.
-const SCAN_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const SCAN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How a [`ForkManager::wait_until`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,8 +77,9 @@ impl ForkManager {
         forkwise_signal::dispatch();
         self.handle_shutdown_requests();
         let child_ended = self.signals.as_ref().is_some_and(Signals::take_child_ended);
-        if scan || child_ended || self.last_scan.elapsed() >= SCAN_INTERVAL {
+        if scan || child_ended || self.scan_due || self.last_scan.elapsed() >= SCAN_INTERVAL {
             self.last_scan = Instant::now();
+            self.scan_due = false;
             self.reap_ended()?;
         }
         self.kill_after_grace();
@@ -93,10 +96,11 @@ impl ForkManager {
         restarts.chain(self.shutdown.kill_at).min()
     }
 
-    /// Sleeps until a signal, output, `extra` or the timeout; reads the
-    /// output that is ready. True if `extra` is readable.
+    /// Sleeps until a signal, output, a worker's end, `extra` or the
+    /// timeout; reads the output that is ready and reaps the workers that
+    /// ended. True if `extra` is readable.
     fn poll_once(&mut self, timeout: Option<Duration>, extra: Option<RawFd>) -> Result<bool> {
-        let mut fds = Vec::with_capacity(2 + 2 * self.slots.len());
+        let mut fds = Vec::with_capacity(2 + 3 * self.slots.len());
         if let Some(signals) = &self.signals {
             fds.push(sys::readable(signals.wake_fd().as_raw_fd()));
         }
@@ -107,14 +111,33 @@ impl ForkManager {
                 fds.extend(captured.fds().map(sys::readable));
             }
         }
+        let first_end = fds.len();
+        for slot in &self.slots {
+            fds.extend(slot.ended.as_ref().map(|fd| sys::readable(fd.as_raw_fd())));
+        }
         sys::poll(&mut fds, timeout).map_err(|e| Error::os(Operation::Poll, None, e))?;
         let extra_ready = extra.is_some() && fds[first_output - 1].revents != 0;
-        for pollfd in &fds[first_output..] {
+        // Output first: a worker's last lines come before the news of its end.
+        for pollfd in &fds[first_output..first_end] {
             if pollfd.revents != 0 {
                 self.read_output(pollfd.fd)?;
             }
         }
+        for pollfd in &fds[first_end..] {
+            if pollfd.revents != 0 {
+                self.reap_ended_by_fd(pollfd.fd)?;
+            }
+        }
         Ok(extra_ready)
+    }
+
+    /// Reaps the worker whose pidfd `fd` turned readable.
+    fn reap_ended_by_fd(&mut self, fd: RawFd) -> Result<()> {
+        let watched = |slot: &Slot| slot.ended.as_ref().is_some_and(|e| e.as_raw_fd() == fd);
+        match self.slots.iter().position(watched) {
+            Some(at) => self.reap_slot(at, Instant::now()),
+            None => Ok(()),
+        }
     }
 
     /// Reads what the pipe `fd` holds and delivers its lines.
@@ -165,18 +188,24 @@ impl ForkManager {
     fn reap_ended(&mut self) -> Result<()> {
         let now = Instant::now();
         for at in 0..self.slots.len() {
-            let slot = &self.slots[at];
-            if slot.state != WorkerState::Running {
-                continue;
-            }
-            let state = match sys::try_wait(slot.pid) {
-                Ok(None) => continue,
-                Ok(Some(status)) => WorkerState::from_status(status),
-                Err(err) if err.raw_os_error() == Some(libc::ECHILD) => WorkerState::Lost,
-                Err(err) => return Err(Error::os(Operation::Wait, Some(slot.pid), err)),
-            };
-            self.record_end(at, state, now);
+            self.reap_slot(at, now)?;
         }
+        Ok(())
+    }
+
+    /// Reaps slot `at`'s process if it runs and has ended.
+    fn reap_slot(&mut self, at: usize, now: Instant) -> Result<()> {
+        let slot = &self.slots[at];
+        if slot.state != WorkerState::Running {
+            return Ok(());
+        }
+        let state = match sys::try_wait(slot.pid) {
+            Ok(None) => return Ok(()),
+            Ok(Some(status)) => WorkerState::from_status(status),
+            Err(err) if err.raw_os_error() == Some(libc::ECHILD) => WorkerState::Lost,
+            Err(err) => return Err(Error::os(Operation::Wait, Some(slot.pid), err)),
+        };
+        self.record_end(at, state, now);
         Ok(())
     }
 
@@ -194,6 +223,7 @@ impl ForkManager {
         } = self;
         let slot = &mut slots[at];
         slot.state = state;
+        slot.ended = None;
         if let Some(mut captured) = slot.captured.take() {
             let (id, index, pid) = (slot.id, slot.index, slot.pid);
             if buffer.is_empty() {
@@ -270,8 +300,10 @@ impl ForkManager {
                 (body.borrow_mut())(worker)
             }) {
                 Ok((pid, captured)) => {
+                    let ended = self.watch_end(pid);
                     let slot = &mut self.slots[at];
                     slot.pid = pid;
+                    slot.ended = ended;
                     slot.state = WorkerState::Running;
                     slot.restarts = restarts;
                     slot.captured = captured;
@@ -381,6 +413,7 @@ impl ForkManager {
             let id = WorkerId::next();
             match self.fork_process(id, index, 0, body) {
                 Ok((pid, captured)) => {
+                    let ended = self.watch_end(pid);
                     self.slots.push(Slot {
                         id,
                         index,
@@ -388,6 +421,7 @@ impl ForkManager {
                         state: WorkerState::Running,
                         restarts: 0,
                         captured,
+                        ended,
                         supervision: supervised
                             .map(|(policy, body)| Supervision::new(*policy, Body::clone(body))),
                         stopping: false,

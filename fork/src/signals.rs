@@ -1,6 +1,7 @@
-//! The master's signal listeners: `SIGCHLD`, which wakes a waiting master
-//! when a worker ends, and the shutdown signals (`SIGTERM`, `SIGINT` by
-//! default), which it counts.
+//! The master's signal listeners: the shutdown signals (`SIGTERM`, `SIGINT`
+//! by default), which it counts, and, only where a worker's end cannot be
+//! watched through a pidfd, `SIGCHLD`, which wakes a waiting master when a
+//! worker ends.
 //!
 //! Both are ordinary forkwise-signal listeners: they run when the manager
 //! dispatches, never in the OS handler. A worker abandons its copies right
@@ -17,7 +18,10 @@ use crate::error::Result;
 
 /// The master's listeners and what they recorded.
 pub(crate) struct Signals {
+    /// Listens only once [`watch_children`](Self::watch_children) was
+    /// called; until then it only holds the wake-up descriptor open.
     sigchld: SignalHandler,
+    watching_children: bool,
     /// Kept for their listeners, which they remove when dropped.
     _shutdown: Vec<SignalHandler>,
     watched: Vec<Signal>,
@@ -29,15 +33,9 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    /// Adds the listeners: one for `SIGCHLD`, one for each shutdown signal.
+    /// Adds a listener for each shutdown signal.
     pub(crate) fn install(shutdown_signals: &[Signal]) -> Result<Self> {
-        let child_ended = Arc::new(AtomicBool::new(false));
         let sigchld = SignalHandler::new(Signal::SIGCHLD)?;
-        let flag = Arc::clone(&child_ended);
-        sigchld.add(move |_| {
-            flag.store(true, Ordering::Release);
-            Propagation::Continue
-        })?;
 
         let requests = Arc::new(AtomicU64::new(0));
         let last_request = Arc::new(AtomicI32::new(0));
@@ -54,13 +52,29 @@ impl Signals {
         }
         Ok(Self {
             sigchld,
+            watching_children: false,
             _shutdown: handlers,
             watched: shutdown_signals.to_vec(),
             shutdown_numbers: shutdown_signals.iter().map(|s| s.as_raw()).collect(),
-            child_ended,
+            child_ended: Arc::new(AtomicBool::new(false)),
             requests,
             last_request,
         })
+    }
+
+    /// Starts listening to `SIGCHLD` (once): for workers whose end no pidfd
+    /// watches. True if the listener was added by this call.
+    pub(crate) fn watch_children(&mut self) -> Result<bool> {
+        if self.watching_children {
+            return Ok(false);
+        }
+        let flag = Arc::clone(&self.child_ended);
+        self.sigchld.add(move |_| {
+            flag.store(true, Ordering::Release);
+            Propagation::Continue
+        })?;
+        self.watching_children = true;
+        Ok(true)
     }
 
     /// The process's signal wake-up descriptor: readable while a signal
@@ -71,7 +85,8 @@ impl Signals {
 
     /// True if a `SIGCHLD` was dispatched since the last call.
     pub(crate) fn take_child_ended(&self) -> bool {
-        self.child_ended.swap(false, Ordering::AcqRel)
+        // A load first: most rounds find it false and leave the page unwritten.
+        self.child_ended.load(Ordering::Acquire) && self.child_ended.swap(false, Ordering::AcqRel)
     }
 
     /// How many shutdown signals arrived so far, and the last of them.
@@ -87,6 +102,7 @@ impl Signals {
     pub(crate) fn abandon(self) {
         let Self {
             sigchld,
+            watching_children: _,
             _shutdown: shutdown,
             watched,
             shutdown_numbers,

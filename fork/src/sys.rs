@@ -150,6 +150,30 @@ pub(crate) fn wait(pid: Pid) -> io::Result<Status> {
     Ok(decode_status(status))
 }
 
+/// A pidfd for `pid` (Linux 5.3 and later): a descriptor that becomes
+/// readable when the process ends, so a `poll(2)` learns of the end without
+/// `SIGCHLD`. The kernel makes it close-on-exec.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::pidfds_fail() {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    // SAFETY: pidfd_open takes a pid and a flags word, and returns a new
+    // descriptor or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    let fd = cvt(fd)?;
+    // SAFETY: a descriptor pidfd_open just made, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// No pidfds here: the manager relies on `SIGCHLD`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn pidfd_open(_pid: Pid) -> io::Result<OwnedFd> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// A pipe, both ends close-on-exec: (read, write).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];

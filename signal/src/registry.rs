@@ -347,6 +347,11 @@ pub(crate) fn has_pending() -> bool {
 
 /// Takes the set of signals that wait for dispatch: bit `n - 1` for signal `n`.
 pub(crate) fn take_pending() -> u64 {
+    // A load first: a dispatch that finds nothing leaves the page unwritten
+    // (in a master whose children share it, a write costs a page copy).
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return 0;
+    }
     PENDING.swap(0, Ordering::AcqRel)
 }
 

@@ -58,6 +58,7 @@ fn main() {
         shutdown::a_second_signal_escalates_at_once,
         shutdown::shutdown_can_be_called,
         shutdown::shutdown_signals_are_configurable,
+        shutdown::ends_are_seen_through_pidfds_or_else_sigchld,
         shutdown::a_worker_starts_without_the_masters_signals,
         title::a_worker_title_shows_in_proc_and_ps,
         title::a_long_title_is_truncated_not_overflowed,
