@@ -330,10 +330,13 @@ pub(crate) fn uninstall(signal: Signal) -> io::Result<()> {
     };
     let raw = signal.as_raw();
     let ours = on_signal as sys::SigactionHandler as usize;
-    state.dispositions[index] = if sys::get_action(raw)?.handler_address() == ours {
-        sys::set_action(raw, &previous)?;
+    // Swapped in one call (a forked child sheds its parent's handlers on
+    // every fork); put back in the rare case that the one replaced was not ours.
+    let replaced = sys::swap_action(raw, &previous)?;
+    state.dispositions[index] = if replaced.handler_address() == ours {
         Disposition::Untouched
     } else {
+        sys::set_action(raw, &replaced)?;
         Disposition::Covered { previous }
     };
     release_pipe(&mut state);

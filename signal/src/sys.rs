@@ -135,6 +135,16 @@ pub(crate) fn set_action(signal: c_int, action: &Action) -> io::Result<()> {
     cvt(unsafe { libc::sigaction(signal, &raw const action.0, std::ptr::null_mut()) }).map(drop)
 }
 
+/// Sets `signal`'s action to `action` and returns the one it replaced: one
+/// system call where [`get_action`] and [`set_action`] take two.
+pub(crate) fn swap_action(signal: c_int, action: &Action) -> io::Result<Action> {
+    // SAFETY: all zeroes is a valid sigaction; the kernel overwrites it.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as in `set_action`; `old` is writable for the call.
+    cvt(unsafe { libc::sigaction(signal, &raw const action.0, &raw mut old) })?;
+    Ok(Action(old))
+}
+
 /// The sender's pid and uid, when the signal came from `kill(2)`,
 /// `sigqueue(3)` or `tgkill(2)` (not from the kernel). Async-signal-safe.
 ///
@@ -266,12 +276,18 @@ pub(crate) fn renew_pipe_in_place(read: RawFd, write: RawFd) {
         return;
     };
     for (fresh, target) in [(fresh_read, read), (fresh_write, write)] {
-        // SAFETY: dup2 atomically replaces `target`, a descriptor this crate
-        // owns, with the fresh one; then the fresh number is closed. Only the
-        // file description changes, so every borrow of `target` stays valid.
+        // SAFETY: dup3/dup2 atomically replaces `target`, a descriptor this
+        // crate owns, with the fresh one (a different number: `target` is
+        // open); then the fresh number is closed. Only the file description
+        // changes, so every borrow of `target` stays valid.
         unsafe {
-            libc::dup2(fresh, target);
-            libc::fcntl(target, libc::F_SETFD, libc::FD_CLOEXEC);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            libc::dup3(fresh, target, libc::O_CLOEXEC);
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            {
+                libc::dup2(fresh, target);
+                libc::fcntl(target, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
             libc::close(fresh);
         }
     }
