@@ -154,7 +154,8 @@ pub enum Error {
         /// The pid given.
         pid: i32,
     },
-    /// Installing the manager's signal listeners (shutdown signals, and SIGCHLD where no pidfd watches a worker) failed.
+    /// Installing the manager's signal listeners (shutdown signals, and
+    /// SIGCHLD where no pidfd watches a worker) failed.
     Signal(forkwise_signal::Error),
     /// A pidfile could not be created (another instance holds it, say).
     Pidfile(forkwise_lock::Error),

@@ -45,27 +45,27 @@
 //! listeners), except what belongs to the manager: its listeners for the
 //! shutdown signals (and SIGCHLD, where it listens to it) are removed, so
 //! SIGTERM ends a worker by default, and forkwise-signal's fork hook gives
-//! the worker a wake-up pipe of its own and none of the master's pending signals. Listeners the
-//! master added itself are inherited: a [`SignalTrap`](forkwise_signal::SignalTrap)
-//! created before forking works in every worker (the pre-fork server
-//! example relies on that).
+//! the worker a wake-up pipe of its own and none of the master's pending
+//! signals. Listeners the master added itself are inherited: a
+//! [`SignalTrap`](forkwise_signal::SignalTrap) created before forking works
+//! in every worker (the pre-fork server example relies on that).
 //!
 //! # Waiting
 //!
 //! The master learns that a worker ended through the worker's pidfd
 //! (`pidfd_open(2)`, Linux 5.3 and later), which becomes readable at the
 //! end (one descriptor in the master per running worker, closed when it
-//! is reaped): [`wait`](ForkManager::wait) sleeps in `poll(2)` on the pidfds, the
-//! output pipes and forkwise-signal's wake-up descriptor, and reaps with
-//! `waitpid(pid, WNOHANG)` for its own workers only, never `waitpid(-1)`,
-//! so other children of the process (a `std::process::Child`) keep their
-//! statuses, and SIGCHLD keeps the disposition the program gave it. Where
-//! no pidfd can be opened (an older kernel, no descriptor left), the
-//! manager listens to SIGCHLD from then on. Every running worker is also
-//! checked at the start of each wait and every 100 ms, so an end that
-//! neither reported delays the reaping, never loses it.
-//! EINTR is retried; ECHILD (someone else reaped the worker) makes it
-//! [`Lost`](WorkerState::Lost) instead of an error or a hang.
+//! is reaped): [`wait`](ForkManager::wait) sleeps in `poll(2)` on the
+//! pidfds, the output pipes and forkwise-signal's wake-up descriptor, and
+//! reaps with `waitpid(pid, WNOHANG)` for its own workers only, never
+//! `waitpid(-1)`, so other children of the process (a
+//! `std::process::Child`) keep their statuses, and SIGCHLD keeps the
+//! disposition the program gave it. Where no pidfd can be opened (an older
+//! kernel, no descriptor left), the manager listens to SIGCHLD from then
+//! on. Every running worker is also checked at the start of each wait and
+//! every 100 ms, so an end that neither reported delays the reaping, never
+//! loses it. EINTR is retried; ECHILD (someone else reaped the worker)
+//! makes it [`Lost`](WorkerState::Lost) instead of an error or a hang.
 //!
 //! While it waits, the master also delivers captured output, runs the
 //! callbacks, restarts supervised workers, carries out a shutdown, and

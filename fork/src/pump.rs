@@ -1,7 +1,7 @@
 //! The master's wait loop: one round dispatches signals, reaps what ended,
 //! reads captured output, restarts supervised workers and moves a shutdown
 //! along; between rounds the master sleeps in `poll(2)` on the signal
-//! wake-up descriptor and the output pipes.
+//! wake-up descriptor, the output pipes and the workers' pidfds.
 //!
 //! A worker's end wakes the loop through its pidfd, which the loop polls
 //! with the rest and reaps when it turns readable. Where no pidfd could be
