@@ -68,6 +68,8 @@ pub struct ForkManager {
     /// Check every running worker in the next round: `SIGCHLD` has just
     /// begun to be watched, and may have come before.
     pub(crate) scan_due: bool,
+    /// The last poll found the signal wake-up descriptor readable.
+    pub(crate) wake_ready: bool,
     /// The subreaper flag before the manager set it, to restore.
     pub(crate) subreaper_before: Option<bool>,
 }
@@ -178,6 +180,7 @@ impl ForkManager {
             buffer: Vec::new(),
             last_scan: Instant::now(),
             scan_due: false,
+            wake_ready: false,
             subreaper_before,
         })
     }

@@ -74,7 +74,12 @@ impl ForkManager {
 
     /// One round; never blocks (beyond the callbacks it runs).
     fn round(&mut self, scan: bool) -> Result<()> {
-        forkwise_signal::dispatch();
+        // Skipped when there is nothing to run: a dispatch takes locks, and
+        // every page the master writes while a worker shares it is copied.
+        // A readable wake-up descriptor may hold a byte only a dispatch reads.
+        if forkwise_signal::is_pending() || std::mem::take(&mut self.wake_ready) {
+            forkwise_signal::dispatch();
+        }
         self.handle_shutdown_requests();
         let child_ended = self.signals.as_ref().is_some_and(Signals::take_child_ended);
         if scan || child_ended || self.scan_due || self.last_scan.elapsed() >= SCAN_INTERVAL {
@@ -116,6 +121,7 @@ impl ForkManager {
             fds.extend(slot.ended.as_ref().map(|fd| sys::readable(fd.as_raw_fd())));
         }
         sys::poll(&mut fds, timeout).map_err(|e| Error::os(Operation::Poll, None, e))?;
+        self.wake_ready |= self.signals.is_some() && fds[0].revents != 0;
         let extra_ready = extra.is_some() && fds[first_output - 1].revents != 0;
         // Output first: a worker's last lines come before the news of its end.
         for pollfd in &fds[first_output..first_end] {

@@ -53,6 +53,31 @@ pub fn dispatch() -> usize {
     dispatch_all().listeners
 }
 
+/// True if some signal arrived that [`dispatch`] has not run listeners for
+/// yet. One atomic load: no lock, no system call, no write.
+///
+/// For an event loop that wants to skip `dispatch` when it has nothing to
+/// do. The wake-up descriptor's readiness is the other half of that test:
+/// when it polls readable, call `dispatch` even if this is false (it may
+/// hold a byte left by a signal that an earlier dispatch already took, and
+/// only `dispatch` reads it out).
+///
+/// ```
+/// use forkwise_signal::{Propagation, Signal, SignalHandler};
+///
+/// let handler = SignalHandler::new(Signal::SIGUSR2)?;
+/// handler.add(|_| Propagation::Continue)?;
+/// assert!(!forkwise_signal::is_pending());
+/// Signal::SIGUSR2.raise()?;
+/// assert!(forkwise_signal::is_pending());
+/// assert_eq!(forkwise_signal::dispatch(), 1);
+/// assert!(!forkwise_signal::is_pending());
+/// # Ok::<(), forkwise_signal::Error>(())
+/// ```
+pub fn is_pending() -> bool {
+    registry::has_pending()
+}
+
 pub(crate) fn dispatch_all() -> Outcome {
     if INSIDE_DISPATCH.get() {
         return Outcome::default();

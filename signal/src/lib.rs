@@ -173,7 +173,7 @@ mod sys;
 mod trap;
 
 pub use background::BackgroundDispatcher;
-pub use dispatch::{dispatch, wait};
+pub use dispatch::{dispatch, is_pending, wait};
 pub use error::{Error, Operation, Refusal, Result};
 pub use handler::{ListenerGuard, SignalHandler};
 pub use listener::{ListenerId, Propagation, Sender, SignalInfo};
