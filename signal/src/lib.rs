@@ -51,7 +51,8 @@
 //! - the pipe's read end, from [`AsFd`](std::os::fd::AsFd) on a
 //!   [`SignalHandler`] or [`SignalTrap`], is readable while something is
 //!   pending, for mio, tokio's `AsyncFd`, or a `poll(2)` loop to call
-//!   [`dispatch`] on;
+//!   [`dispatch`] on ([`is_pending`] lets such a loop skip a dispatch
+//!   when nothing arrived and the descriptor did not poll readable);
 //! - a [`BackgroundDispatcher`] thread dispatches as signals come. It makes
 //!   the process multi-threaded, and so not safely forkable: it is opt-in.
 //!
