@@ -90,26 +90,45 @@ static STATE: Mutex<State> = Mutex::new(State {
     pipe: None,
     users: 0,
     dispositions: [Disposition::Untouched; SLOTS],
+    replaced: None,
 });
 
+/// Kept small on purpose: a forked child that gives dispositions back
+/// writes this, and every page a child writes is a page the kernel copies.
+/// The replaced actions (about 10 KB) sit apart, written only at install.
 struct State {
     /// The wake pipe: (read, write).
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// Leases plus installed signals; the pipe closes when this drops to 0.
     users: usize,
     dispositions: [Disposition; SLOTS],
+    /// Per signal, the action ours replaced and gives back; meaningful
+    /// while the signal's disposition is `Ours` or `Covered`.
+    replaced: Option<Box<[Action; SLOTS]>>,
 }
 
-#[derive(Clone, Copy)]
+impl State {
+    /// The action ours replaced for slot `index`.
+    fn previous(&self, index: usize) -> Action {
+        self.replaced.as_ref().map_or(Action::DEFAULT, |r| r[index])
+    }
+
+    fn set_previous(&mut self, index: usize, action: Action) {
+        self.replaced
+            .get_or_insert_with(|| Box::new([Action::DEFAULT; SLOTS]))[index] = action;
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Disposition {
     /// Not installed by us; the kernel's action is someone else's business.
     Untouched,
-    /// Our handler is installed; `previous` is what it replaced and gets back.
-    Ours { previous: Action },
-    /// We tried to restore `previous`, but someone had installed a handler
-    /// over ours, so we left theirs in place; ours may still run through
-    /// their chain, and keeps chaining to `previous`.
-    Covered { previous: Action },
+    /// Our handler is installed; the action it replaced is saved, to give back.
+    Ours,
+    /// We tried to give the saved action back, but someone had installed a
+    /// handler over ours, so we left theirs in place; ours may still run
+    /// through their chain, and keeps chaining to the saved action.
+    Covered,
 }
 
 fn lock() -> MutexGuard<'static, State> {
@@ -270,22 +289,22 @@ pub(crate) fn drain_wake_pipe() {
 pub(crate) fn install(signal: Signal) -> io::Result<()> {
     let mut state = lock();
     let index = slot(signal);
-    if let Disposition::Ours { .. } = state.dispositions[index] {
+    if state.dispositions[index] == Disposition::Ours {
         return Ok(()); // already ours: nothing to install, no new pipe user
     }
     // The pipe first: a signal may arrive the moment our handler is in place.
     open_pipe(&mut state)?;
-    let replaced = match state.dispositions[index] {
-        Disposition::Covered { previous } => {
-            // Ours still runs through the handler installed over it.
-            forget_arrivals(signal);
-            Ok(previous)
-        }
-        _ => take_over(signal),
-    };
-    match replaced {
+    if state.dispositions[index] == Disposition::Covered {
+        // Ours still runs through the handler installed over it, and the
+        // saved action is still the one to give back.
+        forget_arrivals(signal);
+        state.dispositions[index] = Disposition::Ours;
+        return Ok(());
+    }
+    match take_over(signal) {
         Ok(previous) => {
-            state.dispositions[index] = Disposition::Ours { previous };
+            state.set_previous(index, previous);
+            state.dispositions[index] = Disposition::Ours;
             Ok(())
         }
         Err(err) => {
@@ -325,9 +344,10 @@ fn forget_arrivals(signal: Signal) {
 pub(crate) fn uninstall(signal: Signal) -> io::Result<()> {
     let mut state = lock();
     let index = slot(signal);
-    let Disposition::Ours { previous } = state.dispositions[index] else {
+    if state.dispositions[index] != Disposition::Ours {
         return Ok(());
-    };
+    }
+    let previous = state.previous(index);
     let raw = signal.as_raw();
     let ours = on_signal as sys::SigactionHandler as usize;
     // Swapped in one call (a forked child sheds its parent's handlers on
@@ -337,7 +357,7 @@ pub(crate) fn uninstall(signal: Signal) -> io::Result<()> {
         Disposition::Untouched
     } else {
         sys::set_action(raw, &replaced)?;
-        Disposition::Covered { previous }
+        Disposition::Covered
     };
     release_pipe(&mut state);
     Ok(())

@@ -88,6 +88,11 @@ pub(crate) fn realtime_range() -> Option<(c_int, c_int)> {
 pub(crate) struct Action(libc::sigaction);
 
 impl Action {
+    /// `SIG_DFL`, no flags, an empty mask: a placeholder until an action is saved.
+    // SAFETY: `sigaction` is a plain C struct; all zeroes is a valid value
+    // (SIG_DFL is 0, and a zeroed sigset_t is empty on every libc).
+    pub(crate) const DEFAULT: Self = Self(unsafe { std::mem::zeroed() });
+
     /// Our handler with `SA_SIGINFO | SA_RESTART` and an empty mask, so that
     /// reads and waits restart where the kernel allows it.
     pub(crate) fn catching(handler: SigactionHandler) -> Self {
