@@ -790,7 +790,7 @@ impl ForkManager {
         match sys::pidfd_open(pid) {
             Ok(fd) => Some(fd),
             Err(err) => {
-                if let Some(signals) = &mut self.signals {
+                if let Some(signals) = &self.signals {
                     match signals.watch_children() {
                         Ok(true) => self.scan_due = true,
                         Ok(false) => {}

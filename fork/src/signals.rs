@@ -21,7 +21,6 @@ pub(crate) struct Signals {
     /// Listens only once [`watch_children`](Self::watch_children) was
     /// called; until then it only holds the wake-up descriptor open.
     sigchld: SignalHandler,
-    watching_children: bool,
     /// Kept for their listeners, which they remove when dropped.
     _shutdown: Vec<SignalHandler>,
     watched: Vec<Signal>,
@@ -52,7 +51,6 @@ impl Signals {
         }
         Ok(Self {
             sigchld,
-            watching_children: false,
             _shutdown: handlers,
             watched: shutdown_signals.to_vec(),
             shutdown_numbers: shutdown_signals.iter().map(|s| s.as_raw()).collect(),
@@ -64,8 +62,8 @@ impl Signals {
 
     /// Starts listening to `SIGCHLD` (once): for workers whose end no pidfd
     /// watches. True if the listener was added by this call.
-    pub(crate) fn watch_children(&mut self) -> Result<bool> {
-        if self.watching_children {
+    pub(crate) fn watch_children(&self) -> Result<bool> {
+        if !self.sigchld.is_empty() {
             return Ok(false);
         }
         let flag = Arc::clone(&self.child_ended);
@@ -73,7 +71,6 @@ impl Signals {
             flag.store(true, Ordering::Release);
             Propagation::Continue
         })?;
-        self.watching_children = true;
         Ok(true)
     }
 
@@ -102,7 +99,6 @@ impl Signals {
     pub(crate) fn abandon(self) {
         let Self {
             sigchld,
-            watching_children: _,
             _shutdown: shutdown,
             watched,
             shutdown_numbers,
