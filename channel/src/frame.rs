@@ -122,7 +122,11 @@ impl Payload<'_> {
     /// The payload as an owned `Vec`: moved out if large, else copied.
     pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
-            Self::Buffered(bytes) => bytes.to_vec(),
+            Self::Buffered(bytes) => {
+                let mut owned = Vec::with_capacity(bytes.len());
+                forkwise_codec::append_bytes(&mut owned, bytes);
+                owned
+            }
             Self::Large(bytes) => std::mem::take(bytes),
         }
     }
@@ -314,7 +318,10 @@ impl Inbox {
         payload.clear();
         payload.reserve_exact(header.len.min(FIRST_LARGE_RESERVE));
         let buffered = (self.buffer.len() - self.start).min(header.len);
-        payload.extend_from_slice(&self.buffer[self.start..self.start + buffered]);
+        forkwise_codec::append_bytes(
+            &mut payload,
+            &self.buffer[self.start..self.start + buffered],
+        );
         self.start += buffered;
         self.state = State::Large {
             header,
@@ -386,12 +393,14 @@ impl Inbox {
         if self.start == self.buffer.len() {
             // Empty: the next frame's payload starts on an aligned address,
             // one step further on each time. glibc's memcpy on some x86 CPUs
-            // runs twenty times slower when the destination lies up to 15
-            // bytes past the source modulo 4 KiB; a copy out of a payload
-            // that always sat at the same place, into an allocation that
-            // malloc hands out at the same place message after message, could
-            // hit that every time. Moving the payload leaves it at most one
-            // message in LEAD_SPAN / PAYLOAD_ALIGN.
+            // runs twenty times slower when the destination lies 1 to 31
+            // bytes past the source modulo 4 KiB (see `forkwise_codec::copy`,
+            // which our own copies go through); a copy we do not make, as a
+            // serde visitor's out of a payload that always sat at the same
+            // place into an allocation that malloc hands out at the same
+            // place message after message, could hit that every time. Moving
+            // the payload leaves it at most one message in
+            // LEAD_SPAN / PAYLOAD_ALIGN.
             let misalignment = (self.buffer.as_ptr() as usize + HEADER_LEN) % PAYLOAD_ALIGN;
             let step = self.resets % (LEAD_SPAN / PAYLOAD_ALIGN);
             self.resets = self.resets.wrapping_add(1);

@@ -394,7 +394,7 @@ impl<C: Codec> StreamChannel<C> {
         if bytes.len() <= StreamChannel::COPIED_PAYLOAD {
             self.outbox.clear();
             self.outbox.extend_from_slice(&header);
-            self.outbox.extend_from_slice(bytes);
+            forkwise_codec::append_bytes(&mut self.outbox, bytes);
             return self.send_outbox(&[]);
         }
         let sent = self.send_parts(&header, bytes, &[])?;

@@ -32,6 +32,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod copy;
+
+pub use copy::{append_bytes, copy_bytes};
+
 /// The error a codec returns, boxed so that no codec's error type is part of
 /// a public API.
 pub type CodecError = Box<dyn std::error::Error + Send + Sync>;
@@ -93,7 +97,7 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
     type Output = ();
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        append_bytes(self.0, data);
         Ok(())
     }
 
@@ -139,13 +143,34 @@ impl Codec for Postcard {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bincode;
 
+/// bincode's output: appends to a borrowed `Vec` as [`AppendTo`] does.
+#[cfg(feature = "bincode")]
+struct AppendWriter<'a>(&'a mut Vec<u8>);
+
+#[cfg(feature = "bincode")]
+impl std::io::Write for AppendWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        append_bytes(self.0, data);
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        append_bytes(self.0, data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(feature = "bincode")]
 impl Codec for Bincode {
     fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         use bincode::Options;
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
-            .serialize_into(out, value)
+            .serialize_into(AppendWriter(out), value)
             .map_err(Into::into)
     }
 
