@@ -1,13 +1,12 @@
-//! Copying byte buffers without the `rep movsb` aliasing stall:
-//! [`append_bytes`] and [`copy_bytes`].
+//! Appending a caller's bytes to a buffer without the `rep movsb`
+//! aliasing stall: [`append_bytes`].
 //!
 //! glibc's `memcpy` copies 2 KiB and more with `rep movsb`. On AMD EPYC
 //! (measured with glibc 2.36), that copy runs about 20 times slower when the
 //! destination lies 1 to 31 bytes past the source modulo 4096: 1.4 µs for
 //! 4 KiB where it takes 55 to 70 ns at any other distance, 22 µs for 64 KiB.
-//! A carrier copies a caller's buffer into its own (a codec's output, a
-//! frame, a queue message, a shared-memory slot), so it cannot choose the
-//! distance; when the two addresses fall in that window (taken as 1 to 63
+//! A carrier copies a caller's buffer into its own (a codec's output, a raw
+//! frame), so it cannot choose the distance; when the two addresses fall in that window (taken as 1 to 63
 //! bytes, for margin), the bytes go through a loop of 16-byte moves instead,
 //! from the end down: each block is then loaded from below what the last
 //! one stored, never from an address that agrees with a pending store in
@@ -50,33 +49,6 @@ pub fn append_bytes(out: &mut Vec<u8>, data: &[u8]) {
         copy_raw(out.as_mut_ptr().add(start), data.as_ptr(), data.len());
         out.set_len(start + data.len());
     }
-}
-
-/// Copies `src` into `dst`, as `dst.copy_from_slice(src)` does, without
-/// the aliasing stall the [module docs](self) describe.
-///
-/// # Panics
-///
-/// If the two slices differ in length.
-///
-/// ```
-/// let mut dst = vec![0u8; 4096];
-/// forkwise_codec::copy_bytes(&mut dst, &[9; 4096]);
-/// assert!(dst.iter().all(|&b| b == 9));
-/// ```
-pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
-    assert_eq!(
-        dst.len(),
-        src.len(),
-        "copy_bytes: destination and source differ in length"
-    );
-    if src.len() < LOOP_MIN {
-        dst.copy_from_slice(src);
-        return;
-    }
-    // SAFETY: both slices are `src.len()` bytes long and live; one is
-    // borrowed mutably and the other shared, so they cannot overlap.
-    unsafe { copy_raw(dst.as_mut_ptr(), src.as_ptr(), src.len()) };
 }
 
 /// Copies `len` bytes with `memcpy`, or with [`copy_in_blocks`] where the
@@ -162,25 +134,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn copies_whole_at_every_distance() {
-        let data: Vec<u8> = (0..5000u32)
-            .map(|i| (i * 13 + 1).to_le_bytes()[0])
-            .collect();
-        for distance in [0, 1, 16, 31, 63, 64, 4095] {
-            let (mut out, prefix) = buffer_at_distance(data.as_ptr(), distance, data.len());
-            out.resize(prefix + data.len(), 0);
-            copy_bytes(&mut out[prefix..], &data);
-            assert_eq!(&out[prefix..], &data[..], "distance {distance}");
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "differ in length")]
-    fn copies_of_unequal_lengths_panic() {
-        copy_bytes(&mut [0; 3], &[1; 4]);
     }
 
     #[test]

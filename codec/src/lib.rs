@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod copy;
 
-pub use copy::{append_bytes, copy_bytes};
+pub use copy::append_bytes;
 
 /// The error a codec returns, boxed so that no codec's error type is part of
 /// a public API.
