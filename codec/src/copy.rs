@@ -46,24 +46,13 @@ pub fn append_bytes(out: &mut Vec<u8>, data: &[u8]) {
     // `out` reaches. After the copy those bytes are initialised, so
     // `set_len` is sound.
     unsafe {
-        copy_raw(out.as_mut_ptr().add(start), data.as_ptr(), data.len());
+        let dst = out.as_mut_ptr().add(start);
+        if in_window(dst, data.as_ptr()) {
+            copy_in_blocks(dst, data.as_ptr(), data.len());
+        } else {
+            ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        }
         out.set_len(start + data.len());
-    }
-}
-
-/// Copies `len` bytes with `memcpy`, or with [`copy_in_blocks`] where the
-/// addresses fall in the window.
-///
-/// # Safety
-///
-/// As [`copy_in_blocks`].
-unsafe fn copy_raw(dst: *mut u8, src: *const u8, len: usize) {
-    if in_window(dst, src) {
-        // SAFETY: the caller's guarantee.
-        unsafe { copy_in_blocks(dst, src, len) };
-    } else {
-        // SAFETY: the caller's guarantee.
-        unsafe { ptr::copy_nonoverlapping(src, dst, len) };
     }
 }
 

@@ -89,9 +89,22 @@ pub trait Codec {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Postcard;
 
-/// A postcard output that appends to a borrowed `Vec`, so that a caller
-/// reuses one buffer for every message.
+/// A codec's output (postcard's flavor, bincode's writer): appends to a
+/// borrowed `Vec` through [`append_bytes`], so that a caller reuses one
+/// buffer for every message.
 struct AppendTo<'a>(&'a mut Vec<u8>);
+
+#[cfg(feature = "bincode")]
+impl std::io::Write for AppendTo<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        append_bytes(self.0, data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 impl postcard::ser_flavors::Flavor for AppendTo<'_> {
     type Output = ();
@@ -143,34 +156,13 @@ impl Codec for Postcard {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bincode;
 
-/// bincode's output: appends to a borrowed `Vec` as [`AppendTo`] does.
-#[cfg(feature = "bincode")]
-struct AppendWriter<'a>(&'a mut Vec<u8>);
-
-#[cfg(feature = "bincode")]
-impl std::io::Write for AppendWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        append_bytes(self.0, data);
-        Ok(data.len())
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        append_bytes(self.0, data);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(feature = "bincode")]
 impl Codec for Bincode {
     fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         use bincode::Options;
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
-            .serialize_into(AppendWriter(out), value)
+            .serialize_into(AppendTo(out), value)
             .map_err(Into::into)
     }
 
