@@ -12,8 +12,9 @@
 //! one `write(2)`: it adds one to the signal's arrival counter, stores the
 //! sender's pid and uid packed into one `AtomicU64`, sets the signal's bit in
 //! [`PENDING`] and, when that bit set was the first since the last dispatch,
-//! writes one byte to the wake pipe. It saves and restores `errno`, and then
-//! calls the handler that was installed before it, if that was a function.
+//! writes one byte to the wake pipe (unless the pipe is still the parent's,
+//! see below). It saves and restores `errno`, and then calls the handler that
+//! was installed before it, if that was a function.
 //!
 //! # Invariants
 //!
@@ -23,9 +24,14 @@
 //! - The wake pipe is open while it has users: a [`WakeLease`] each, and one
 //!   per installed signal. The last user closes it, after waiting for any OS
 //!   handler that is between reading the descriptor number and writing to it.
-//! - After `fork(2)`, the child's copies of the pipe's descriptor numbers are
-//!   pointed at a fresh pipe ([`after_fork_in_child`]) before any signal can
-//!   reach the child (a `pthread_atfork` handler blocks signals around the fork).
+//! - After `fork(2)`, the child forgets the parent's arrivals and marks the
+//!   inherited pipe [`STALE`] before any signal can reach it (a `pthread_atfork`
+//!   handler blocks signals around the fork). Nothing writes to or reads from
+//!   a stale pipe: the OS handler skips its write, and the first use of the
+//!   pipe in the child ([`WakeLease::fd`], a dispatch) points the descriptor
+//!   numbers at a fresh pipe, then writes the byte the handler skipped if a
+//!   signal is pending. A child that never uses the pipe (a worker that runs
+//!   a closure and exits) never pays for a new one.
 
 use std::cell::Cell;
 use std::io;
@@ -82,8 +88,13 @@ static WAKE_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// OS handlers between loading [`WAKE_WRITE`] and finishing their write.
 static WRITING: AtomicUsize = AtomicUsize::new(0);
 
-/// The process whose pipe the descriptors refer to; see [`after_fork_in_child`].
+/// The process whose pipe the descriptors refer to, or [`STALE`]; see
+/// [`after_fork_in_child`].
 static PIPE_OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// [`PIPE_OWNER`] in a forked child whose descriptors still refer to the
+/// parent's pipe: renewed at first use ([`renew_if_stale`]).
+const STALE: i32 = -1;
 
 /// What is changed only in ordinary context, under a lock.
 static STATE: Mutex<State> = Mutex::new(State {
@@ -203,7 +214,10 @@ fn wake() {
     // sees this handler in WRITING and waits for it to finish.
     WRITING.fetch_add(1, Ordering::SeqCst);
     let fd = WAKE_WRITE.load(Ordering::SeqCst);
-    if fd >= 0 {
+    // SeqCst pairs with `renew_if_stale`, which stores the owner and then
+    // loads PENDING: either this load sees the renewed pipe, or the renewer
+    // sees the bit its caller set and writes the byte itself.
+    if fd >= 0 && PIPE_OWNER.load(Ordering::SeqCst) != STALE {
         sys::write_wake_byte(fd);
     }
     WRITING.fetch_sub(1, Ordering::SeqCst);
@@ -219,9 +233,12 @@ fn open_pipe(state: &mut State) -> io::Result<()> {
         WAKE_WRITE.store(std::os::fd::AsRawFd::as_raw_fd(&write), Ordering::SeqCst);
         state.pipe = Some((read, write));
         AT_FORK.call_once(|| sys::at_fork(before_fork, after_fork_in_parent, after_fork_child));
-    } else if PIPE_OWNER.load(Ordering::Acquire) != sys::getpid() {
-        // Forked by a path that ran no fork handler (a raw clone(2), say).
-        after_fork_in_child();
+    } else {
+        let owner = PIPE_OWNER.load(Ordering::Acquire);
+        if owner != STALE && owner != sys::getpid() {
+            // Forked by a path that ran no fork handler (a raw clone(2), say).
+            after_fork_in_child();
+        }
     }
     state.users += 1;
     Ok(())
@@ -236,6 +253,8 @@ fn release_pipe(state: &mut State) {
     if let Some(pipe) = state.pipe.take() {
         WAKE_WRITE.store(-1, Ordering::SeqCst);
         WAKE_READ.store(-1, Ordering::SeqCst);
+        // A stale pipe's copies are closed like a fresh one: the parent's
+        // stays open in the parent.
         // A handler that loaded the old number is still writing: wait for it,
         // so that the number is never reused under its feet. It takes a few
         // hundred nanoseconds at most.
@@ -263,10 +282,13 @@ impl WakeLease {
         reason = "the borrow of `self` is what keeps the descriptor open"
     )]
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        if PIPE_OWNER.load(Ordering::Acquire) == STALE {
+            renew_if_stale(&lock());
+        }
         let fd = WAKE_READ.load(Ordering::SeqCst);
         // SAFETY: this lease keeps the pipe open, so `fd` is a live descriptor
-        // for as long as `self` is borrowed; after a fork it is renewed in
-        // place, keeping its number.
+        // for as long as `self` is borrowed; a stale one was renewed just
+        // above, in place, keeping its number.
         unsafe { BorrowedFd::borrow_raw(fd) }
     }
 }
@@ -279,8 +301,28 @@ impl Drop for WakeLease {
 
 /// Reads the wake pipe empty, if it is open.
 pub(crate) fn drain_wake_pipe() {
-    if let Some((read, _)) = &lock().pipe {
+    let state = lock();
+    renew_if_stale(&state);
+    if let Some((read, _)) = &state.pipe {
         sys::drain(read.as_fd());
+    }
+}
+
+/// In a forked child whose descriptors still refer to the parent's pipe,
+/// points them at a fresh pipe of its own; then writes the wake byte that
+/// the OS handler skipped meanwhile, if a signal is pending. Under the
+/// state lock, so that only one thread renews.
+fn renew_if_stale(state: &State) {
+    if PIPE_OWNER.load(Ordering::SeqCst) != STALE {
+        return;
+    }
+    if let Some((read, write)) = &state.pipe {
+        use std::os::fd::AsRawFd;
+        sys::renew_pipe_in_place(read.as_raw_fd(), write.as_raw_fd());
+    }
+    PIPE_OWNER.store(sys::getpid(), Ordering::SeqCst);
+    if PENDING.load(Ordering::SeqCst) != 0 {
+        wake();
     }
 }
 
@@ -404,8 +446,12 @@ pub(crate) fn take_arrivals(signal: c_int) -> (u64, Option<Sender>) {
 /// you can. It does something only in a process other than the one that
 /// opened the pipe, so calling it again, or in the parent, is harmless.
 ///
-/// Async-signal-safe: it makes system calls and touches atomics, nothing else,
-/// so it may run in the child of a multi-threaded parent.
+/// The new pipe is made when the child first uses it (a dispatch, a wait,
+/// a handler's descriptor); until then the child's signals are recorded
+/// and wake nobody, and a child that never dispatches never makes one.
+///
+/// Async-signal-safe: it touches atomics and may call `getpid(2)`, nothing
+/// else, so it may run in the child of a multi-threaded parent.
 ///
 /// ```
 /// use forkwise_signal::{Propagation, Signal, SignalHandler, after_fork_in_child};
@@ -418,20 +464,29 @@ pub(crate) fn take_arrivals(signal: c_int) -> (u64, Option<Sender>) {
 /// # Ok::<(), forkwise_signal::Error>(())
 /// ```
 pub fn after_fork_in_child() {
+    let owner = PIPE_OWNER.load(Ordering::Acquire);
+    if owner == STALE {
+        return; // the fork hook ran: this process forgot its parent's already
+    }
     let pid = sys::getpid();
-    // Loads before stores, here and below: a page the child writes is a
-    // page the kernel copies for it, so what is already right stays unwritten.
-    if PIPE_OWNER.load(Ordering::Acquire) == pid || PIPE_OWNER.swap(pid, Ordering::AcqRel) == pid {
+    // One winner, should several threads of a cloned process call it at once.
+    if owner == pid
+        || PIPE_OWNER
+            .compare_exchange(owner, pid, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
         return;
     }
-    let (read, write) = (
-        WAKE_READ.load(Ordering::SeqCst),
-        WAKE_WRITE.load(Ordering::SeqCst),
-    );
-    if read >= 0 && write >= 0 {
-        sys::renew_pipe_in_place(read, write);
+    forget_parents_arrivals();
+    if WAKE_READ.load(Ordering::SeqCst) >= 0 {
+        PIPE_OWNER.store(STALE, Ordering::SeqCst);
     }
-    // What arrived before the fork was the parent's.
+}
+
+/// Clears what the OS handler recorded for the parent before the fork.
+fn forget_parents_arrivals() {
+    // Loads before stores: a page the child writes is a page the kernel
+    // copies for it, so what is already right stays unwritten.
     if PENDING.load(Ordering::Acquire) != 0 {
         PENDING.store(0, Ordering::Release);
     }
@@ -463,8 +518,13 @@ extern "C" fn after_fork_in_parent() {
     }
 }
 
+/// Forgets the parent's arrivals and marks the inherited pipe stale, while
+/// signals are still blocked; no system call, one word written.
 extern "C" fn after_fork_child() {
-    after_fork_in_child();
+    forget_parents_arrivals();
+    if WAKE_READ.load(Ordering::SeqCst) >= 0 {
+        PIPE_OWNER.store(STALE, Ordering::SeqCst);
+    }
     if let Some(mask) = MASK_BEFORE_FORK.take() {
         sys::restore_signal_mask(&mask);
     }

@@ -98,6 +98,46 @@ pub(crate) fn child_does_not_inherit_pending_signals() {
     assert_eq!(*counts.lock().unwrap(), [1]);
 }
 
+/// A signal that reaches the child before the child has used its wake-up
+/// pipe (which is made at first use) is kept: it never wakes the parent,
+/// whose pipe the child's descriptor still names, and the child's
+/// descriptor is readable, and its dispatch runs it, once the child looks.
+pub(crate) fn signal_before_the_child_uses_its_pipe_wakes_the_child() {
+    let runs = Arc::new(AtomicU64::new(0));
+    let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    let count = Arc::clone(&runs);
+    handler
+        .add(move |_| {
+            count.fetch_add(1, SeqCst);
+            Propagation::Continue
+        })
+        .unwrap();
+    let parent_pipe = pipe_identity(handler.as_fd());
+    let (child_signalled, parent_checked) = (Notify::new(), Notify::new());
+    let child = fork(|| {
+        // First thing: nothing of the pipe has been touched yet.
+        Signal::SIGUSR1.raise().unwrap();
+        child_signalled.notify();
+        parent_checked.wait();
+        assert!(
+            readable(handler.as_fd(), Duration::from_secs(10)),
+            "the child's own signal did not wake it"
+        );
+        assert_ne!(pipe_identity(handler.as_fd()), parent_pipe);
+        assert_eq!(forkwise_signal::dispatch(), 1);
+        assert_eq!(runs.load(SeqCst), 1);
+    });
+    child_signalled.wait();
+    assert!(
+        !readable(handler.as_fd(), Duration::from_millis(200)),
+        "the child's signal woke the parent"
+    );
+    parent_checked.notify();
+    child.join();
+    assert_eq!(forkwise_signal::dispatch(), 0);
+    assert_eq!(runs.load(SeqCst), 0, "the parent's listener never ran");
+}
+
 static BLOCKED_IN_EARLIER_FORK_HANDLER: AtomicU64 = AtomicU64::new(0);
 
 /// A child fork handler registered before the crate's: it runs before the
@@ -145,7 +185,8 @@ pub(crate) fn signals_are_blocked_until_the_child_has_its_pipe() {
 }
 
 /// With a raw `libc::fork` (no forkwise in between), the `pthread_atfork`
-/// hook has renewed the child's pipe by the time fork returns; calling the
+/// hook has run by the time fork returns: the child's descriptor points at
+/// a pipe of its own as soon as the child looks at it, and calling the
 /// public hook again there changes nothing.
 pub(crate) fn raw_fork_runs_the_hook() {
     let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();

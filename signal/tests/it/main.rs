@@ -41,6 +41,7 @@ fn main() {
         fork::child_signal_never_reaches_parent_listeners,
         fork::child_does_not_inherit_pending_signals,
         fork::raw_fork_runs_the_hook,
+        fork::signal_before_the_child_uses_its_pipe_wakes_the_child,
         fork::child_abandons_inherited_listeners_without_dropping_them,
         fork::signals_are_blocked_until_the_child_has_its_pipe,
         disposition::removing_the_last_listener_restores_the_default,
