@@ -43,6 +43,7 @@ use libc::{c_int, c_void, siginfo_t};
 
 use crate::Signal;
 use crate::listener::Sender;
+use crate::stack::Stacks;
 use crate::sys::{self, Action, MAX_SIGNAL, SignalMask};
 
 /// One slot per signal number, 0 unused.
@@ -81,28 +82,46 @@ static CHAINS: [Chain; SLOTS] = [const {
 /// Bit `n - 1` is set while signal `n` has arrivals not yet dispatched.
 static PENDING: AtomicU64 = AtomicU64::new(0);
 
-/// The wake pipe's ends as the OS handler and the fork hook see them; -1 when closed.
-static WAKE_READ: AtomicI32 = AtomicI32::new(-1);
-static WAKE_WRITE: AtomicI32 = AtomicI32::new(-1);
-
-/// OS handlers between loading [`WAKE_WRITE`] and finishing their write.
+/// OS handlers between loading the write end and finishing their write.
 static WRITING: AtomicUsize = AtomicUsize::new(0);
 
-/// The process whose pipe the descriptors refer to, or [`STALE`]; see
-/// [`after_fork_in_child`].
-static PIPE_OWNER: AtomicI32 = AtomicI32::new(0);
-
-/// [`PIPE_OWNER`] in a forked child whose descriptors still refer to the
-/// parent's pipe: renewed at first use ([`renew_if_stale`]).
+/// [`ChildPage::pipe_owner`] in a forked child whose descriptors still refer
+/// to the parent's pipe: renewed at first use ([`renew_if_stale`]).
 const STALE: i32 = -1;
 
-/// What is changed only in ordinary context, under a lock.
-static STATE: Mutex<State> = Mutex::new(State {
-    pipe: None,
-    users: 0,
-    dispositions: [Disposition::Untouched; SLOTS],
-    replaced: None,
-});
+/// Everything a forked worker writes here when it abandons its parent's
+/// listeners (and its fork hook, when it marks the pipe stale), in one
+/// page: each page a child writes is a page the kernel copies for it
+/// (about 2 µs on a VM), and apart these take three.
+#[repr(C, align(4096))]
+pub(crate) struct ChildPage {
+    /// The process whose pipe the descriptors refer to, or [`STALE`]; see
+    /// [`after_fork_in_child`].
+    pipe_owner: AtomicI32,
+    /// The wake pipe's ends as the OS handler and the fork hook see them;
+    /// -1 when closed.
+    wake_read: AtomicI32,
+    wake_write: AtomicI32,
+    /// What is changed only in ordinary context, under a lock.
+    state: Mutex<State>,
+    /// The listener stacks ([`crate::stack`]).
+    pub(crate) stacks: Mutex<Stacks>,
+}
+
+pub(crate) static PAGE: ChildPage = ChildPage {
+    pipe_owner: AtomicI32::new(0),
+    wake_read: AtomicI32::new(-1),
+    wake_write: AtomicI32::new(-1),
+    state: Mutex::new(State {
+        pipe: None,
+        users: 0,
+        dispositions: [Disposition::Untouched; SLOTS],
+        replaced: None,
+    }),
+    stacks: Mutex::new(Stacks::new()),
+};
+
+const _: () = assert!(size_of::<ChildPage>() == 4096, "ChildPage fits one page");
 
 /// Kept small on purpose: a forked child that gives dispositions back
 /// writes this, and every page a child writes is a page the kernel copies.
@@ -145,7 +164,7 @@ enum Disposition {
 fn lock() -> MutexGuard<'static, State> {
     // The state stays consistent across a panic: nothing inside can panic
     // between two related updates.
-    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+    PAGE.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn slot(signal: Signal) -> usize {
@@ -213,11 +232,11 @@ fn wake() {
     // SeqCst pairs with `close_pipe`: either this load sees -1, or the closer
     // sees this handler in WRITING and waits for it to finish.
     WRITING.fetch_add(1, Ordering::SeqCst);
-    let fd = WAKE_WRITE.load(Ordering::SeqCst);
+    let fd = PAGE.wake_write.load(Ordering::SeqCst);
     // SeqCst pairs with `renew_if_stale`, which stores the owner and then
     // loads PENDING: either this load sees the renewed pipe, or the renewer
     // sees the bit its caller set and writes the byte itself.
-    if fd >= 0 && PIPE_OWNER.load(Ordering::SeqCst) != STALE {
+    if fd >= 0 && PAGE.pipe_owner.load(Ordering::SeqCst) != STALE {
         sys::write_wake_byte(fd);
     }
     WRITING.fetch_sub(1, Ordering::SeqCst);
@@ -228,13 +247,15 @@ fn open_pipe(state: &mut State) -> io::Result<()> {
     static AT_FORK: Once = Once::new();
     if state.pipe.is_none() {
         let (read, write) = sys::wake_pipe()?;
-        PIPE_OWNER.store(sys::getpid(), Ordering::Release);
-        WAKE_READ.store(std::os::fd::AsRawFd::as_raw_fd(&read), Ordering::SeqCst);
-        WAKE_WRITE.store(std::os::fd::AsRawFd::as_raw_fd(&write), Ordering::SeqCst);
+        PAGE.pipe_owner.store(sys::getpid(), Ordering::Release);
+        PAGE.wake_read
+            .store(std::os::fd::AsRawFd::as_raw_fd(&read), Ordering::SeqCst);
+        PAGE.wake_write
+            .store(std::os::fd::AsRawFd::as_raw_fd(&write), Ordering::SeqCst);
         state.pipe = Some((read, write));
         AT_FORK.call_once(|| sys::at_fork(before_fork, after_fork_in_parent, after_fork_child));
     } else {
-        let owner = PIPE_OWNER.load(Ordering::Acquire);
+        let owner = PAGE.pipe_owner.load(Ordering::Acquire);
         if owner != STALE && owner != sys::getpid() {
             // Forked by a path that ran no fork handler (a raw clone(2), say).
             after_fork_in_child();
@@ -251,8 +272,8 @@ fn release_pipe(state: &mut State) {
         return;
     }
     if let Some(pipe) = state.pipe.take() {
-        WAKE_WRITE.store(-1, Ordering::SeqCst);
-        WAKE_READ.store(-1, Ordering::SeqCst);
+        PAGE.wake_write.store(-1, Ordering::SeqCst);
+        PAGE.wake_read.store(-1, Ordering::SeqCst);
         // A stale pipe's copies are closed like a fresh one: the parent's
         // stays open in the parent.
         // A handler that loaded the old number is still writing: wait for it,
@@ -282,10 +303,10 @@ impl WakeLease {
         reason = "the borrow of `self` is what keeps the descriptor open"
     )]
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        if PIPE_OWNER.load(Ordering::Acquire) == STALE {
+        if PAGE.pipe_owner.load(Ordering::Acquire) == STALE {
             renew_if_stale(&lock());
         }
-        let fd = WAKE_READ.load(Ordering::SeqCst);
+        let fd = PAGE.wake_read.load(Ordering::SeqCst);
         // SAFETY: this lease keeps the pipe open, so `fd` is a live descriptor
         // for as long as `self` is borrowed; a stale one was renewed just
         // above, in place, keeping its number.
@@ -313,14 +334,14 @@ pub(crate) fn drain_wake_pipe() {
 /// the OS handler skipped meanwhile, if a signal is pending. Under the
 /// state lock, so that only one thread renews.
 fn renew_if_stale(state: &State) {
-    if PIPE_OWNER.load(Ordering::SeqCst) != STALE {
+    if PAGE.pipe_owner.load(Ordering::SeqCst) != STALE {
         return;
     }
     if let Some((read, write)) = &state.pipe {
         use std::os::fd::AsRawFd;
         sys::renew_pipe_in_place(read.as_raw_fd(), write.as_raw_fd());
     }
-    PIPE_OWNER.store(sys::getpid(), Ordering::SeqCst);
+    PAGE.pipe_owner.store(sys::getpid(), Ordering::SeqCst);
     if PENDING.load(Ordering::SeqCst) != 0 {
         wake();
     }
@@ -464,22 +485,23 @@ pub(crate) fn take_arrivals(signal: c_int) -> (u64, Option<Sender>) {
 /// # Ok::<(), forkwise_signal::Error>(())
 /// ```
 pub fn after_fork_in_child() {
-    let owner = PIPE_OWNER.load(Ordering::Acquire);
+    let owner = PAGE.pipe_owner.load(Ordering::Acquire);
     if owner == STALE {
         return; // the fork hook ran: this process forgot its parent's already
     }
     let pid = sys::getpid();
     // One winner, should several threads of a cloned process call it at once.
     if owner == pid
-        || PIPE_OWNER
+        || PAGE
+            .pipe_owner
             .compare_exchange(owner, pid, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
     {
         return;
     }
     forget_parents_arrivals();
-    if WAKE_READ.load(Ordering::SeqCst) >= 0 {
-        PIPE_OWNER.store(STALE, Ordering::SeqCst);
+    if PAGE.wake_read.load(Ordering::SeqCst) >= 0 {
+        PAGE.pipe_owner.store(STALE, Ordering::SeqCst);
     }
 }
 
@@ -507,7 +529,7 @@ thread_local! {
 /// Blocks signals in the forking thread, so that none reaches the child
 /// before its pipe is renewed; they stay pending and arrive afterwards.
 extern "C" fn before_fork() {
-    if WAKE_WRITE.load(Ordering::SeqCst) >= 0 {
+    if PAGE.wake_write.load(Ordering::SeqCst) >= 0 {
         MASK_BEFORE_FORK.set(Some(sys::block_all_signals()));
     }
 }
@@ -522,8 +544,8 @@ extern "C" fn after_fork_in_parent() {
 /// signals are still blocked; no system call, one word written.
 extern "C" fn after_fork_child() {
     forget_parents_arrivals();
-    if WAKE_READ.load(Ordering::SeqCst) >= 0 {
-        PIPE_OWNER.store(STALE, Ordering::SeqCst);
+    if PAGE.wake_read.load(Ordering::SeqCst) >= 0 {
+        PAGE.pipe_owner.store(STALE, Ordering::SeqCst);
     }
     if let Some(mask) = MASK_BEFORE_FORK.take() {
         sys::restore_signal_mask(&mask);

@@ -7,12 +7,12 @@
 //! listeners, even itself. The first listener of a signal installs the OS
 //! handler; removing the last restores what was there before.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Operation, Result};
 use crate::listener::{Propagation, SignalInfo};
+use crate::sys::MAX_SIGNAL;
 use crate::{Signal, registry};
 
 /// A listener as stored: boxed, and behind a mutex because it is `FnMut`
@@ -43,7 +43,36 @@ impl Entry {
 
 pub(crate) type Stack = Arc<[Arc<Entry>]>;
 
-static STACKS: Mutex<BTreeMap<i32, Stack>> = Mutex::new(BTreeMap::new());
+/// Per signal number (0 unused), its stack while it has listeners. An array
+/// rather than a map, kept in [`registry::PAGE`]: a forked child that
+/// abandons its parent's listeners writes that one page, not tree nodes on
+/// the heap.
+const SLOTS: usize = MAX_SIGNAL as usize + 1;
+
+pub(crate) struct Stacks([Option<Stack>; SLOTS]);
+
+impl Stacks {
+    pub(crate) const fn new() -> Self {
+        Self([const { None }; SLOTS])
+    }
+
+    fn slot(&mut self, signal: i32) -> &mut Option<Stack> {
+        &mut self.0[index(signal)]
+    }
+
+    fn get(&self, signal: i32) -> Option<&Stack> {
+        self.0[index(signal)].as_ref()
+    }
+}
+
+/// The slot of a signal number; every `Signal` (and every number the OS
+/// handler records) is within `1..=MAX_SIGNAL`.
+fn index(signal: i32) -> usize {
+    usize::try_from(signal)
+        .ok()
+        .filter(|&i| i < SLOTS)
+        .expect("a signal number within 1..=MAX_SIGNAL")
+}
 
 /// Listener and owner ids, in order of creation: a higher id is newer.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -52,9 +81,12 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-fn lock() -> MutexGuard<'static, BTreeMap<i32, Stack>> {
+fn lock() -> MutexGuard<'static, Stacks> {
     // Every change replaces a stack whole, so a panic leaves no half-change.
-    STACKS.lock().unwrap_or_else(PoisonError::into_inner)
+    registry::PAGE
+        .stacks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Puts a listener on top of `signal`'s stack; the first one installs the OS handler.
@@ -71,7 +103,7 @@ pub(crate) fn push(
     });
     let id = entry.id;
     let mut stacks = lock();
-    let old = stacks.get(&signal.as_raw()).cloned();
+    let old = stacks.get(signal.as_raw()).cloned();
     if old.is_none() {
         registry::install(signal)
             .map_err(|source| Error::os(Operation::Install, Some(signal), source))?;
@@ -81,7 +113,7 @@ pub(crate) fn push(
         .flat_map(|s| s.iter().cloned())
         .chain([entry])
         .collect();
-    stacks.insert(signal.as_raw(), stack);
+    *stacks.slot(signal.as_raw()) = Some(stack);
     Ok(id)
 }
 
@@ -103,26 +135,34 @@ pub(crate) fn remove_where(
     release: Release,
 ) -> usize {
     let mut stacks = lock();
-    let Some(old) = stacks.get(&signal.as_raw()) else {
+    let Some(old) = stacks.get(signal.as_raw()) else {
         return 0;
     };
+    // Only a snapshot held by a dispatch (of this stack, or of an older one
+    // that shares the entry) can still call a removed entry: snapshots are
+    // taken under the lock held here. Without one, the entry stays
+    // unwritten, and a forked child abandoning its parent's listeners
+    // copies no page for it.
+    let snapshot_held = Arc::strong_count(old) > 1;
     let mut gone = 0;
     for entry in old.iter().filter(|e| matches(e)) {
-        entry.removed.store(true, Ordering::Release);
+        if snapshot_held || Arc::strong_count(entry) > 1 {
+            entry.removed.store(true, Ordering::Release);
+        }
         gone += 1;
     }
     if gone == 0 {
         return 0;
     }
     let old = if gone == old.len() {
-        let old = stacks.remove(&signal.as_raw());
+        let old = stacks.slot(signal.as_raw()).take();
         // Restoring cannot fail for a signal we installed; if it did, the
         // handler would stay installed and harmless, with no listener to run.
         let _ = registry::uninstall(signal);
         old
     } else {
         let kept: Stack = old.iter().filter(|e| !matches(e)).cloned().collect();
-        stacks.insert(signal.as_raw(), kept)
+        stacks.slot(signal.as_raw()).replace(kept)
     };
     drop(stacks);
     match release {
@@ -144,13 +184,13 @@ pub(crate) fn remove(signal: Signal, id: u64, owner: Option<u64>) -> bool {
 /// How many listeners `owner` has on `signal`'s stack.
 pub(crate) fn count_owned(signal: Signal, owner: u64) -> usize {
     lock()
-        .get(&signal.as_raw())
+        .get(signal.as_raw())
         .map_or(0, |stack| stack.iter().filter(|e| e.owner == owner).count())
 }
 
 /// `signal`'s stack as it is now, oldest first.
 pub(crate) fn snapshot(signal: i32) -> Option<Stack> {
-    lock().get(&signal).cloned()
+    lock().get(signal).cloned()
 }
 
 pub(crate) fn owned_by(owner: u64) -> impl Fn(&Entry) -> bool {

@@ -17,6 +17,7 @@ fn main() {
         stack::stacks_are_per_signal,
         stack::guard_removes_on_drop,
         stack::listeners_change_the_stack_while_dispatched,
+        stack::removal_from_a_changed_stack_skips_the_listener,
         stack::arrivals_between_dispatches_are_counted,
         stack::nested_dispatch_runs_nothing,
         stack::panicking_listener_loses_nothing,

@@ -132,6 +132,37 @@ pub(crate) fn listeners_change_the_stack_while_dispatched() {
     assert!(handler.is_empty());
 }
 
+/// A listener removed during a dispatch does not run in it, also when the
+/// stack was changed after the dispatch began (the dispatch then holds an
+/// older version of the stack than the one the listener is removed from).
+pub(crate) fn removal_from_a_changed_stack_skips_the_listener() {
+    let log = Log::default();
+    let handler = Arc::new(SignalHandler::new(Signal::SIGUSR1).unwrap());
+    let victim = handler
+        .add(log.listener("victim", Propagation::Continue))
+        .unwrap();
+    let guards: Arc<Mutex<Vec<ListenerGuard>>> = Arc::default();
+    let changer = {
+        let (handler, log, guards) = (Arc::clone(&handler), log.clone(), Arc::clone(&guards));
+        move |_: &forkwise_signal::SignalInfo| {
+            log.push("changer");
+            let added = handler.add_scoped(log.listener("added", Propagation::Continue));
+            guards.lock().unwrap().push(added.unwrap());
+            handler.remove(victim);
+            Propagation::Continue
+        }
+    };
+    let changer = handler.add_scoped(changer).unwrap();
+    assert_eq!(
+        signal_from_child(&log),
+        ["changer"],
+        "the victim was skipped"
+    );
+    drop(changer);
+    guards.lock().unwrap().clear();
+    assert!(handler.is_empty());
+}
+
 /// Signals that arrive while nothing dispatches are counted, not lost:
 /// one dispatch runs each listener once, with the number of arrivals.
 pub(crate) fn arrivals_between_dispatches_are_counted() {
