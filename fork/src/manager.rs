@@ -63,6 +63,8 @@ pub struct ForkManager {
     pub(crate) shutdown: ShutdownState,
     /// Where captured output is read into.
     pub(crate) buffer: Vec<u8>,
+    /// The descriptors a wait polls, kept between rounds.
+    pub(crate) pollfds: Vec<libc::pollfd>,
     /// When every running worker was last checked with `waitpid`.
     pub(crate) last_scan: Instant,
     /// Check every running worker in the next round: `SIGCHLD` has just
@@ -178,6 +180,7 @@ impl ForkManager {
             hooks: Hooks::default(),
             shutdown: ShutdownState::default(),
             buffer: Vec::new(),
+            pollfds: Vec::new(),
             last_scan: Instant::now(),
             scan_due: false,
             wake_ready: false,

@@ -6,9 +6,10 @@
 //! A worker's end wakes the loop through its pidfd, which the loop polls
 //! with the rest and reaps when it turns readable. Where no pidfd could be
 //! opened, `SIGCHLD` (forkwise-signal's wake pipe) wakes it instead. Every
-//! running worker is also checked at the start of each wait and every
-//! [`SCAN_INTERVAL`], so an end that neither reported (a `SIGCHLD` that
-//! some other code blocked or swallowed) delays the reaping, never loses it.
+//! running worker without a pidfd is also checked at the start of each wait
+//! and every [`SCAN_INTERVAL`], so an end that no signal reported (a
+//! `SIGCHLD` that some other code blocked or swallowed) delays the reaping,
+//! never loses it.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
@@ -105,7 +106,10 @@ impl ForkManager {
     /// timeout; reads the output that is ready and reaps the workers that
     /// ended. True if `extra` is readable.
     fn poll_once(&mut self, timeout: Option<Duration>, extra: Option<RawFd>) -> Result<bool> {
-        let mut fds = Vec::with_capacity(2 + 3 * self.slots.len());
+        // Reused: no allocation per round, and one buffer for the master to
+        // write while a freshly forked worker shares its pages.
+        let mut fds = std::mem::take(&mut self.pollfds);
+        fds.clear();
         if let Some(signals) = &self.signals {
             fds.push(sys::readable(signals.wake_fd().as_raw_fd()));
         }
@@ -134,6 +138,7 @@ impl ForkManager {
                 self.reap_ended_by_fd(pollfd.fd)?;
             }
         }
+        self.pollfds = fds;
         Ok(extra_ready)
     }
 
@@ -190,11 +195,14 @@ impl ForkManager {
         Ok(())
     }
 
-    /// Reaps every worker that has ended.
+    /// Reaps every worker that has ended and has no pidfd (the poll reaps
+    /// those as their pidfds turn readable).
     fn reap_ended(&mut self) -> Result<()> {
         let now = Instant::now();
         for at in 0..self.slots.len() {
-            self.reap_slot(at, now)?;
+            if self.slots[at].ended.is_none() {
+                self.reap_slot(at, now)?;
+            }
         }
         Ok(())
     }
