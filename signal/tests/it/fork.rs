@@ -12,11 +12,8 @@ use forkwise_testkit::{Notify, SharedCounters, fork};
 
 use crate::support::{pipe_identity, readable};
 
-/// A signal sent to the child runs the child's listeners only: the parent's
-/// wake-up descriptor stays quiet and its listeners do not run; and a signal
-/// to the parent does not wake the child.
-pub(crate) fn child_signal_never_reaches_parent_listeners() {
-    // Each process counts its own runs in its own copy of this counter.
+/// A SIGUSR1 handler with one listener, which counts its runs.
+fn counting_sigusr1() -> (SignalHandler, Arc<AtomicU64>) {
     let runs = Arc::new(AtomicU64::new(0));
     let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
     let count = Arc::clone(&runs);
@@ -26,6 +23,15 @@ pub(crate) fn child_signal_never_reaches_parent_listeners() {
             Propagation::Continue
         })
         .unwrap();
+    (handler, runs)
+}
+
+/// A signal sent to the child runs the child's listeners only: the parent's
+/// wake-up descriptor stays quiet and its listeners do not run; and a signal
+/// to the parent does not wake the child.
+pub(crate) fn child_signal_never_reaches_parent_listeners() {
+    // Each process counts its own runs in its own copy of the counter.
+    let (handler, runs) = counting_sigusr1();
     let parent_pipe = pipe_identity(handler.as_fd());
     let (child_ready, parent_signalled, child_checked) =
         (Notify::new(), Notify::new(), Notify::new());
@@ -103,15 +109,7 @@ pub(crate) fn child_does_not_inherit_pending_signals() {
 /// whose pipe the child's descriptor still names, and the child's
 /// descriptor is readable, and its dispatch runs it, once the child looks.
 pub(crate) fn signal_before_the_child_uses_its_pipe_wakes_the_child() {
-    let runs = Arc::new(AtomicU64::new(0));
-    let handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
-    let count = Arc::clone(&runs);
-    handler
-        .add(move |_| {
-            count.fetch_add(1, SeqCst);
-            Propagation::Continue
-        })
-        .unwrap();
+    let (handler, runs) = counting_sigusr1();
     let parent_pipe = pipe_identity(handler.as_fd());
     let (child_signalled, parent_checked) = (Notify::new(), Notify::new());
     let child = fork(|| {
