@@ -120,7 +120,8 @@
 //! `pthread_atfork(3)` (and blocks signals around the fork, so that none
 //! reaches the child before it has forgotten the parent's), and
 //! forkwise-fork calls it too. The child's pipe is made when the child first
-//! dispatches or waits, so a child that never does costs no system call. Forking a multi-threaded process, including one running a
+//! dispatches or waits, so a child that never does costs no system call.
+//! Forking a multi-threaded process, including one running a
 //! [`BackgroundDispatcher`], is unsound for anything but a prompt
 //! `exec`/`_exit` in the child.
 //!

@@ -274,11 +274,10 @@ fn release_pipe(state: &mut State) {
     if let Some(pipe) = state.pipe.take() {
         PAGE.wake_write.store(-1, Ordering::SeqCst);
         PAGE.wake_read.store(-1, Ordering::SeqCst);
-        // A stale pipe's copies are closed like a fresh one: the parent's
-        // stays open in the parent.
         // A handler that loaded the old number is still writing: wait for it,
         // so that the number is never reused under its feet. It takes a few
-        // hundred nanoseconds at most.
+        // hundred nanoseconds at most. (A stale pipe's copies are closed the
+        // same way; the parent's pipe stays open in the parent.)
         while WRITING.load(Ordering::SeqCst) != 0 {
             std::thread::yield_now();
         }
@@ -527,7 +526,8 @@ thread_local! {
 }
 
 /// Blocks signals in the forking thread, so that none reaches the child
-/// before its pipe is renewed; they stay pending and arrive afterwards.
+/// before it has forgotten the parent's arrivals and marked the inherited
+/// pipe stale; they stay pending and arrive afterwards.
 extern "C" fn before_fork() {
     if PAGE.wake_write.load(Ordering::SeqCst) >= 0 {
         MASK_BEFORE_FORK.set(Some(sys::block_all_signals()));
