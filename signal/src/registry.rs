@@ -498,14 +498,13 @@ pub fn after_fork_in_child() {
     {
         return;
     }
-    forget_parents_arrivals();
-    if PAGE.wake_read.load(Ordering::SeqCst) >= 0 {
-        PAGE.pipe_owner.store(STALE, Ordering::SeqCst);
-    }
+    forget_parent();
 }
 
-/// Clears what the OS handler recorded for the parent before the fork.
-fn forget_parents_arrivals() {
+/// In a new child: clears what the OS handler recorded for the parent
+/// before the fork, and marks the inherited pipe (if one is open) stale, to
+/// be renewed at first use. No system call.
+fn forget_parent() {
     // Loads before stores: a page the child writes is a page the kernel
     // copies for it, so what is already right stays unwritten.
     if PENDING.load(Ordering::Acquire) != 0 {
@@ -517,6 +516,9 @@ fn forget_parents_arrivals() {
                 word.store(0, Ordering::Relaxed);
             }
         }
+    }
+    if PAGE.wake_read.load(Ordering::SeqCst) >= 0 {
+        PAGE.pipe_owner.store(STALE, Ordering::SeqCst);
     }
 }
 
@@ -540,13 +542,9 @@ extern "C" fn after_fork_in_parent() {
     }
 }
 
-/// Forgets the parent's arrivals and marks the inherited pipe stale, while
-/// signals are still blocked; no system call, one word written.
+/// Forgets the parent while signals are still blocked, then unblocks them.
 extern "C" fn after_fork_child() {
-    forget_parents_arrivals();
-    if PAGE.wake_read.load(Ordering::SeqCst) >= 0 {
-        PAGE.pipe_owner.store(STALE, Ordering::SeqCst);
-    }
+    forget_parent();
     if let Some(mask) = MASK_BEFORE_FORK.take() {
         sys::restore_signal_mask(&mask);
     }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use forkwise_signal::{ListenerGuard, Propagation, Signal, SignalHandler};
+use forkwise_signal::{ListenerGuard, ListenerId, Propagation, Signal, SignalHandler};
 use forkwise_testkit::{Notify, fork};
 
 use crate::support::{Log, my_pid};
@@ -91,15 +91,22 @@ pub(crate) fn guard_removes_on_drop() {
     assert_eq!(signal_from_child(&log), ["base"]);
 }
 
-/// Listeners may add and remove listeners, themselves included, while they
-/// are being dispatched: nothing deadlocks, a removed listener does not run
-/// in the same dispatch, and an added one runs from the next signal on.
-pub(crate) fn listeners_change_the_stack_while_dispatched() {
+/// A SIGUSR1 handler (shared, for listeners that change its stack) with
+/// one listener, "victim", for them to remove.
+fn sigusr1_with_victim() -> (Log, Arc<SignalHandler>, ListenerId) {
     let log = Log::default();
     let handler = Arc::new(SignalHandler::new(Signal::SIGUSR1).unwrap());
     let victim = handler
         .add(log.listener("victim", Propagation::Continue))
         .unwrap();
+    (log, handler, victim)
+}
+
+/// Listeners may add and remove listeners, themselves included, while they
+/// are being dispatched: nothing deadlocks, a removed listener does not run
+/// in the same dispatch, and an added one runs from the next signal on.
+pub(crate) fn listeners_change_the_stack_while_dispatched() {
+    let (log, handler, victim) = sigusr1_with_victim();
     let guards: Arc<Mutex<Vec<ListenerGuard>>> = Arc::default();
     let self_id = Arc::new(Mutex::new(None));
     let changer = {
@@ -136,11 +143,7 @@ pub(crate) fn listeners_change_the_stack_while_dispatched() {
 /// stack was changed after the dispatch began (the dispatch then holds an
 /// older version of the stack than the one the listener is removed from).
 pub(crate) fn removal_from_a_changed_stack_skips_the_listener() {
-    let log = Log::default();
-    let handler = Arc::new(SignalHandler::new(Signal::SIGUSR1).unwrap());
-    let victim = handler
-        .add(log.listener("victim", Propagation::Continue))
-        .unwrap();
+    let (log, handler, victim) = sigusr1_with_victim();
     let guards: Arc<Mutex<Vec<ListenerGuard>>> = Arc::default();
     let changer = {
         let (handler, log, guards) = (Arc::clone(&handler), log.clone(), Arc::clone(&guards));
