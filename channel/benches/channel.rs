@@ -8,9 +8,12 @@
 //!
 //! - round trip of a 64-byte and of a 4 KiB message between two processes
 //!   (a forked echo child, one per `iter_custom` call, reaped before it
-//!   returns), both on one CPU: across two CPUs the time is mostly the
-//!   wake-up of the other CPU, which on a virtual machine varies by an order
-//!   of magnitude with the load (see `forkwise_testkit::PinnedToOneCpu`);
+//!   returns); the floor sends each message behind a 4-byte length (see
+//!   [`round_trip_floor`]), and a second 4 KiB group receives with
+//!   `receive_borrowed`, decoding in place. Both processes run on one CPU:
+//!   across two CPUs the time is mostly the wake-up of the other CPU, which
+//!   on a virtual machine varies by an order of magnitude with the load (see
+//!   `forkwise_testkit::PinnedToOneCpu`);
 //! - one-way throughput of 1 MiB messages, raw frames (`send_bytes`) and
 //!   typed (a struct holding a 1 MiB `serde_bytes` buffer);
 //! - fan-in: messages received per second by a [`MultiStreamChannel`] from
@@ -21,7 +24,8 @@
 //! before every fork.
 
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -36,6 +40,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     round_trip(&mut c, 64);
     round_trip(&mut c, 4096);
+    round_trip_borrowed(&mut c, 4096);
     throughput_bytes(&mut c);
     throughput_typed(&mut c);
     fan_in(&mut c, 8);
@@ -50,6 +55,13 @@ const MIB: usize = 1 << 20;
 struct Blob {
     #[serde(with = "serde_bytes")]
     data: Vec<u8>,
+}
+
+/// [`Blob`] decoded in place, its bytes borrowed from the receive buffer.
+#[derive(Serialize, Deserialize)]
+struct BlobRef<'a> {
+    #[serde(borrow, with = "serde_bytes")]
+    data: &'a [u8],
 }
 
 /// Panics unless this process has exactly one thread, the condition for `fork`.
@@ -112,13 +124,88 @@ fn reap(pid: libc::pid_t) {
     );
 }
 
-fn round_trip(c: &mut Criterion, size: usize) {
-    let name = if size < 1024 {
+/// The round trip's group name: "channel: round trip 64 B", say.
+fn round_trip_name(size: usize) -> String {
+    if size < 1024 {
         format!("channel: round trip {size} B")
     } else {
         format!("channel: round trip {} KiB", size / 1024)
+    }
+}
+
+/// The round trip on raw `read`/`write`: each message goes as a 4-byte
+/// length and the payload in one `writev`, and is read into a buffer used
+/// again and again, of the size known in advance. The length is what any
+/// message channel must send; without it the floor would carry fewer bytes
+/// than a message needs, and the kernel's cost per byte of a stream socket
+/// is not linear: past about 3.7 KiB it moves the bytes into a page of
+/// their own, so raw 4,104-byte round trips here take about 0.3 µs longer
+/// than 4,096-byte ones.
+fn round_trip_floor(b: &mut criterion::Bencher<'_>, message: &[u8]) {
+    b.iter_custom(|iters| {
+        let _pinned = PinnedToOneCpu::new();
+        let (mine, theirs) = UnixStream::pair().expect("socketpair");
+        let framed = 4 + message.len();
+        let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
+            let mut buffer = vec![0; framed];
+            while theirs.read_exact(&mut buffer).is_ok() {
+                theirs.write_all(&buffer).expect("echo");
+            }
+        });
+        let prefix = u32::try_from(message.len()).expect("small").to_le_bytes();
+        let mut buffer = vec![0; framed];
+        let started = Instant::now();
+        for _ in 0..iters {
+            let parts = [IoSlice::new(&prefix), IoSlice::new(black_box(message))];
+            let sent = mine.write_vectored(&parts).expect("write");
+            assert_eq!(sent, framed, "a blocking socket takes a small frame whole");
+            mine.read_exact(&mut buffer).expect("read");
+            assert_eq!(buffer[..4], prefix, "the echo's length");
+            black_box(&buffer);
+        }
+        let took = started.elapsed();
+        drop(mine);
+        reap(child);
+        took
+    });
+}
+
+/// The round trip with messages decoded in place on both sides
+/// (`receive_borrowed`); the echo child answers through a second channel on
+/// its socket while it holds the message.
+fn round_trip_borrowed(c: &mut Criterion, size: usize) {
+    let mut group = c.benchmark_group(format!("{}, borrowed", round_trip_name(size)));
+    let message = Blob {
+        data: vec![7; size],
     };
-    let mut group = c.benchmark_group(name);
+    group.bench_function("forkwise", |b| {
+        b.iter_custom(|iters| {
+            let _pinned = PinnedToOneCpu::new();
+            let (mine, theirs) = StreamChannel::pair().expect("pair");
+            let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
+                let fd = theirs.as_fd().try_clone_to_owned().expect("dup");
+                let mut replies = StreamChannel::from_fd(fd).expect("channel");
+                while let Ok(blob) = theirs.receive_borrowed::<BlobRef<'_>>() {
+                    replies.send(&blob).expect("echo");
+                }
+            });
+            let started = Instant::now();
+            for _ in 0..iters {
+                mine.send(black_box(&message)).expect("send");
+                black_box(mine.receive_borrowed::<BlobRef<'_>>().expect("receive"));
+            }
+            let took = started.elapsed();
+            drop(mine);
+            reap(child);
+            took
+        });
+    });
+    group.bench_function("floor", |b| round_trip_floor(b, &message.data));
+    group.finish();
+}
+
+fn round_trip(c: &mut Criterion, size: usize) {
+    let mut group = c.benchmark_group(round_trip_name(size));
     let message = Blob {
         data: vec![7; size],
     };
@@ -144,29 +231,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
         });
     });
 
-    group.bench_function("floor", |b| {
-        b.iter_custom(|iters| {
-            let _pinned = PinnedToOneCpu::new();
-            let (mine, theirs) = UnixStream::pair().expect("socketpair");
-            let (mut mine, child) = fork_with(mine, theirs, |mut theirs| {
-                let mut buffer = vec![0; size];
-                while theirs.read_exact(&mut buffer).is_ok() {
-                    theirs.write_all(&buffer).expect("echo");
-                }
-            });
-            let mut buffer = vec![0; size];
-            let started = Instant::now();
-            for _ in 0..iters {
-                mine.write_all(black_box(&message.data)).expect("write");
-                mine.read_exact(&mut buffer).expect("read");
-                black_box(&buffer);
-            }
-            let took = started.elapsed();
-            drop(mine);
-            reap(child);
-            took
-        });
-    });
+    group.bench_function("floor", |b| round_trip_floor(b, &message.data));
 
     group.bench_function("peer:ipc-channel", |b| {
         b.iter_custom(|iters| {

@@ -111,8 +111,16 @@ pub(crate) enum Payload<'a> {
     Large(&'a mut Vec<u8>),
 }
 
-impl Payload<'_> {
+impl<'a> Payload<'a> {
     pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Buffered(bytes) => bytes,
+            Self::Large(bytes) => bytes,
+        }
+    }
+
+    /// The payload's bytes, for as long as the inbox is lent.
+    pub(crate) fn into_bytes(self) -> &'a [u8] {
         match self {
             Self::Buffered(bytes) => bytes,
             Self::Large(bytes) => bytes,
@@ -137,6 +145,14 @@ impl Payload<'_> {
 pub(crate) struct Frame<'a> {
     pub(crate) payload: Payload<'a>,
     pub(crate) fds: Vec<OwnedFd>,
+}
+
+/// A complete frame consumed from the inbox, not yet lent out.
+#[derive(Debug)]
+pub(crate) struct Ready {
+    /// Where the payload lies in the buffer; `None`: in the large buffer.
+    payload: Option<std::ops::Range<usize>>,
+    fds: Vec<OwnedFd>,
 }
 
 /// The receive side of a channel: bytes read but not yet delivered, the
@@ -222,6 +238,25 @@ impl Inbox {
     /// [`Error::Corrupt`] (for good), [`Error::FrameTooLarge`] and
     /// [`Error::Descriptors`] (the frame is skipped; call again).
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame<'_>>> {
+        Ok(self.next_ready()?.map(|ready| self.frame(ready)))
+    }
+
+    /// A frame made ready by [`next_ready`](Self::next_ready).
+    pub(crate) fn frame(&mut self, ready: Ready) -> Frame<'_> {
+        let payload = match ready.payload {
+            Some(range) => Payload::Buffered(&self.buffer[range]),
+            None => Payload::Large(&mut self.large),
+        };
+        Frame {
+            payload,
+            fds: ready.fds,
+        }
+    }
+
+    /// [`next_frame`](Self::next_frame) in two steps, so that a caller can
+    /// read more in a loop and keep the frame past it: this one consumes
+    /// the next complete frame, [`frame`](Self::frame) lends it.
+    pub(crate) fn next_ready(&mut self) -> Result<Option<Ready>> {
         loop {
             match &mut self.state {
                 State::Corrupt => return Err(Error::Corrupt),
@@ -247,10 +282,7 @@ impl Inbox {
                     };
                     let fds = self.take_fds(header, offset)?;
                     self.large = payload;
-                    return Ok(Some(Frame {
-                        payload: Payload::Large(&mut self.large),
-                        fds,
-                    }));
+                    return Ok(Some(Ready { payload: None, fds }));
                 }
                 State::Large { .. } => return Ok(None),
                 State::Frames => {
@@ -273,8 +305,8 @@ impl Inbox {
                         let payload = self.start + HEADER_LEN..self.start + total;
                         self.start += total;
                         let fds = self.take_fds(header, offset)?;
-                        return Ok(Some(Frame {
-                            payload: Payload::Buffered(&self.buffer[payload]),
+                        return Ok(Some(Ready {
+                            payload: Some(payload),
                             fds,
                         }));
                     }

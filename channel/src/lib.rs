@@ -52,7 +52,9 @@
 //!   small frames cost one system call; a frame larger than that is read
 //!   straight into a buffer of its own size. Sending and receiving reuse
 //!   their buffers: in steady state they do not allocate per message
-//!   (beyond what the decoded value itself owns).
+//!   (beyond what the decoded value itself owns, and
+//!   [`receive_borrowed`](StreamChannel::receive_borrowed) decodes `&str`
+//!   and `&[u8]` fields in place, so that need not be anything).
 //! - **Limits.** A frame longer than the channel's maximum (64 MiB unless
 //!   [set](StreamChannel::set_max_frame_len)) is refused on send before
 //!   anything is written, and on receive as soon as its header arrives,

@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Operation, Result};
 use crate::frame::{self, Frame, HEADER_LEN, Inbox};
@@ -666,6 +666,54 @@ impl<C: Codec> StreamChannel<C> {
         self.receive_frame(Wait::Until(deadline), |frame| {
             decode_without_fds::<C, T>(frame)
         })
+    }
+
+    /// Receives the next message decoded in place: a `T` that borrows
+    /// (`&str`, `&[u8]`, `#[serde(borrow)]` fields) points into the
+    /// channel's receive buffer instead of copying into allocations of its
+    /// own. The value keeps the channel borrowed until it is dropped; the
+    /// bytes stay where they are until the next receive.
+    ///
+    /// A worker that answers while it holds such a value sends through a
+    /// second channel on the same socket (see the example).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive`](Self::receive).
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use forkwise_channel::StreamChannel;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Job<'a> {
+    ///     name: &'a str,
+    ///     #[serde(borrow, with = "serde_bytes")]
+    ///     data: &'a [u8],
+    /// }
+    ///
+    /// let (mut master, mut worker) = StreamChannel::pair()?;
+    /// let mut replies = StreamChannel::from_fd(worker.as_fd().try_clone_to_owned()?)?;
+    /// master.send(&Job { name: "sum", data: &[1, 2, 3] })?;
+    ///
+    /// let job: Job<'_> = worker.receive_borrowed()?;
+    /// replies.send(&(job.name, job.data.iter().map(|&b| u32::from(b)).sum::<u32>()))?;
+    /// assert_eq!(master.receive::<(String, u32)>()?, ("sum".to_owned(), 6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn receive_borrowed<'a, T: Deserialize<'a>>(&'a mut self) -> Result<T> {
+        // What the last borrowed receive left, once it is no longer lent.
+        self.inbox.trim();
+        let ready = loop {
+            if let Some(ready) = self.inbox.next_ready()? {
+                break ready;
+            }
+            self.read_once(Wait::Block)?;
+        };
+        let Frame { payload, fds } = self.inbox.frame(ready);
+        reject_fds(fds)?;
+        C::decode(payload.into_bytes()).map_err(Error::Decode)
     }
 
     /// Receives the next frame's raw payload (sent with

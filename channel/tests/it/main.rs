@@ -14,6 +14,7 @@ fn main() {
         stream::child_killed_mid_frame_gives_disconnected,
         stream::oversized_length_is_refused_before_any_allocation,
         stream::garbage_payload_is_a_decode_error_and_the_next_frame_arrives,
+        stream::borrowed_receive_decodes_in_place_across_fork,
         stream::bytes_that_are_no_header_are_corrupt,
         stream::partial_frame_stays_buffered_across_try_and_timeout,
         stream::signal_storm_during_blocking_receive,

@@ -1,6 +1,7 @@
 //! `StreamChannel` across processes.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,76 @@ pub(crate) fn garbage_payload_is_a_decode_error_and_the_next_frame_arrives() {
         parent.receive::<String>(),
         Err(Error::Disconnected)
     ));
+}
+
+/// A job whose text and bytes borrow from the frame they arrive in.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Job<'a> {
+    name: &'a str,
+    #[serde(borrow, with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+/// A forked worker decodes jobs in place, small ones out of the read buffer
+/// and one larger than it out of its own, and answers each through a second
+/// channel on the same socket while it holds the job; a frame that is no
+/// job is a decode error and the next one still arrives. (The child holds
+/// the master's end too, so it stops at a job named "done".)
+pub(crate) fn borrowed_receive_decodes_in_place_across_fork() {
+    let (mut master, worker_end) = StreamChannel::pair().unwrap();
+    let large = vec![5u8; 3 * StreamChannel::BUFFER_SIZE];
+    let child = fork(|| {
+        let mut jobs = worker_end;
+        let mut replies =
+            StreamChannel::from_fd(jobs.as_fd().try_clone_to_owned().unwrap()).unwrap();
+        loop {
+            match jobs.receive_borrowed::<Job<'_>>() {
+                Ok(Job { name: "done", .. }) => break,
+                Ok(job) => {
+                    let sum: u64 = job.data.iter().map(|&b| u64::from(b)).sum();
+                    replies.send(&(job.name, job.data.len(), sum)).unwrap();
+                }
+                Err(Error::Decode(_)) => replies.send(&("undecodable", 0usize, 0u64)).unwrap(),
+                Err(err) => panic!("worker: {err}"),
+            }
+        }
+    });
+    master
+        .send(&Job {
+            name: "small",
+            data: &[1, 2, 3],
+        })
+        .unwrap();
+    master
+        .send(&Job {
+            name: "large",
+            data: &large,
+        })
+        .unwrap();
+    master.send_bytes(&[0xff; 3]).unwrap();
+    master
+        .send(&Job {
+            name: "empty",
+            data: &[],
+        })
+        .unwrap();
+    let large_sum = 5 * large.len() as u64;
+    for expected in [
+        ("small", 3, 6),
+        ("large", large.len(), large_sum),
+        ("undecodable", 0, 0),
+        ("empty", 0, 0),
+    ] {
+        let (name, len, sum) = master.receive_borrowed::<(&str, usize, u64)>().unwrap();
+        assert_eq!((name, len, sum), expected);
+    }
+    master
+        .send(&Job {
+            name: "done",
+            data: &[],
+        })
+        .unwrap();
+    child.join();
 }
 
 /// Bytes that are not a frame header: `Corrupt`, and it stays so.
