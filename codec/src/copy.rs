@@ -1,5 +1,6 @@
 //! Appending a caller's bytes to a buffer without the `rep movsb`
-//! aliasing stall: [`append_bytes`].
+//! aliasing stall: [`append_bytes`], and [`copy_bytes`] for a buffer that
+//! is no `Vec<u8>`.
 //!
 //! glibc's `memcpy` copies 2 KiB and more with `rep movsb`. On AMD EPYC
 //! (measured with glibc 2.36), that copy runs about 20 times slower when the
@@ -46,13 +47,36 @@ pub fn append_bytes(out: &mut Vec<u8>, data: &[u8]) {
     // `out` reaches. After the copy those bytes are initialised, so
     // `set_len` is sound.
     unsafe {
-        let dst = out.as_mut_ptr().add(start);
-        if in_window(dst, data.as_ptr()) {
+        copy_bytes(out.as_mut_ptr().add(start), data);
+        out.set_len(start + data.len());
+    }
+}
+
+/// Copies `data` to `dst`, as `ptr::copy_nonoverlapping` does, without the
+/// aliasing stall the [module docs](self) describe: for a carrier whose
+/// buffer is no `Vec<u8>` (a `struct msgbuf`, say).
+///
+/// # Safety
+///
+/// `dst` must be valid for `data.len()` writes (it need not be initialised
+/// or aligned) and must not overlap `data`.
+///
+/// ```
+/// let mut words = vec![0u64; 1 + 4096 / 8];
+/// let data = [9u8; 4096];
+/// // SAFETY: the words after the first hold 4,096 bytes, apart from `data`.
+/// unsafe { forkwise_codec::copy::copy_bytes(words[1..].as_mut_ptr().cast(), &data) };
+/// assert!(words[1..].iter().all(|&w| w == u64::from_ne_bytes([9; 8])));
+/// ```
+pub unsafe fn copy_bytes(dst: *mut u8, data: &[u8]) {
+    // SAFETY: the caller guarantees `dst` is valid for `data.len()` writes
+    // and apart from `data`, which is valid for as many reads.
+    unsafe {
+        if data.len() >= LOOP_MIN && in_window(dst, data.as_ptr()) {
             copy_in_blocks(dst, data.as_ptr(), data.len());
         } else {
             ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
         }
-        out.set_len(start + data.len());
     }
 }
 
@@ -116,6 +140,30 @@ mod tests {
                 assert_eq!(out.as_ptr(), before, "no reallocation expected");
                 assert_eq!(out.len(), prefix + len);
                 assert!(out[..prefix].iter().all(|&b| b == 0xEE));
+                assert_eq!(
+                    &out[prefix..],
+                    &data[..len],
+                    "len {len}, distance {distance}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn copies_to_raw_memory_whole_at_every_distance() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i * 13 + 1).to_le_bytes()[0])
+            .collect();
+        for len in [0, 1, 2048, 4096, 5000] {
+            for distance in [0, 8, 63, 64] {
+                let (mut out, prefix) = buffer_at_distance(data.as_ptr(), distance, len);
+                // SAFETY: the buffer's spare capacity holds `len` more bytes
+                // (asked for above), none of them in `data`; once written
+                // they are initialised.
+                unsafe {
+                    copy_bytes(out.as_mut_ptr().add(prefix), &data[..len]);
+                    out.set_len(prefix + len);
+                }
                 assert_eq!(
                     &out[prefix..],
                     &data[..len],

@@ -231,10 +231,12 @@ impl Words {
         let base = self.words.as_mut_ptr();
         // SAFETY: the buffer has room for one `long` and then `text.len()`
         // bytes (reserved just above); writes through the raw pointer into
-        // the spare capacity need no initialised contents.
+        // the spare capacity need no initialised contents, and `text`, a
+        // caller's shared slice, cannot lie in our buffer. The copy avoids
+        // the stall of a text that sits just below the buffer modulo 4 KiB.
         unsafe {
             base.write(mtype);
-            std::ptr::copy_nonoverlapping(text.as_ptr(), base.add(1).cast::<u8>(), text.len());
+            forkwise_codec::copy::copy_bytes(base.add(1).cast::<u8>(), text);
         }
     }
 
