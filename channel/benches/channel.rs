@@ -20,19 +20,18 @@
 //!   8 and from 64 forked clients.
 //!
 //! Forking is only sound in a process with one thread: criterion without its
-//! `rayon` feature starts none, and [`spawn`] checks `/proc/self/task`
-//! before every fork.
+//! `rayon` feature starts none, and `forkwise_testkit::fork` checks
+//! `/proc/self/task` before every fork.
 
 use std::hint::black_box;
 use std::io::{IoSlice, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use forkwise_channel::{Event, MultiStreamChannel, StreamChannel};
-use forkwise_testkit::PinnedToOneCpu;
+use forkwise_testkit::{Child, PinnedToOneCpu, fork};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -64,64 +63,17 @@ struct BlobRef<'a> {
     data: &'a [u8],
 }
 
-/// Panics unless this process has exactly one thread, the condition for `fork`.
-fn assert_single_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .count();
-    assert_eq!(threads, 1, "forking needs a single-threaded process");
-}
-
-/// Forks a child that runs `body` and leaves with `_exit` (0, or 1 on panic).
-fn spawn(body: impl FnOnce()) -> libc::pid_t {
-    assert_single_threaded();
-    // SAFETY: this process has one thread (checked above), so the child
-    // inherits no lock held by another thread; it runs `body` and leaves
-    // with `_exit`, never returning into criterion.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let ok = catch_unwind(AssertUnwindSafe(body)).is_ok();
-        // SAFETY: `_exit` ends the child at once, without the parent's
-        // destructors or atexit handlers, as a forked child must.
-        unsafe { libc::_exit(libc::c_int::from(!ok)) };
-    }
-    pid
-}
-
 /// Forks a child that runs `body` with `theirs`; returns `mine` and the
-/// child's pid. Each process closes the other's end, so that each sees the
+/// child. Each process closes the other's end, so that each sees the
 /// other leave.
-fn fork_with<A, B>(mine: A, theirs: B, body: impl FnOnce(B)) -> (A, libc::pid_t) {
+fn fork_with<A, B>(mine: A, theirs: B, body: impl FnOnce(B)) -> (A, Child) {
     let (mut mine, mut theirs) = (Some(mine), Some(theirs));
-    let pid = spawn(|| {
+    let child = fork(|| {
         drop(mine.take());
         body(theirs.take().expect("given"));
     });
     drop(theirs);
-    (mine.expect("kept"), pid)
-}
-
-/// Waits for a child and checks that it succeeded; retries EINTR.
-fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid, writable int; `pid` is our unreaped child.
-        let ret = unsafe { libc::waitpid(pid, &raw mut status, 0) };
-        if ret == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        assert_eq!(
-            err.kind(),
-            std::io::ErrorKind::Interrupted,
-            "waitpid: {err}"
-        );
-    }
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "a benchmark child failed: wait status {status:#x}"
-    );
+    (mine.expect("kept"), child)
 }
 
 /// The round trip's group name: "channel: round trip 64 B", say.
@@ -165,7 +117,7 @@ fn round_trip_floor(b: &mut criterion::Bencher<'_>, message: &[u8]) {
         }
         let took = started.elapsed();
         drop(mine);
-        reap(child);
+        child.join();
         took
     });
 }
@@ -196,7 +148,7 @@ fn round_trip_borrowed(c: &mut Criterion, size: usize) {
             }
             let took = started.elapsed();
             drop(mine);
-            reap(child);
+            child.join();
             took
         });
     });
@@ -226,7 +178,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
             }
             let took = started.elapsed();
             drop(mine);
-            reap(child);
+            child.join();
             took
         });
     });
@@ -256,7 +208,7 @@ fn round_trip(c: &mut Criterion, size: usize) {
             }
             let took = started.elapsed();
             drop(request_tx);
-            reap(child);
+            child.join();
             took
         });
     });
@@ -271,14 +223,14 @@ fn one_way(
     mut receive: impl FnMut(),
     close: impl FnOnce(),
 ) -> Duration {
-    let child = spawn(|| send(iters));
+    let child = fork(|| send(iters));
     let started = Instant::now();
     for _ in 0..iters {
         receive();
     }
     let took = started.elapsed();
     close();
-    reap(child);
+    child.join();
     took
 }
 
@@ -413,7 +365,7 @@ fn fan_in(c: &mut Criterion, clients: u64) {
             let mut children = Vec::new();
             for _ in 0..clients {
                 let (id, client) = master.create_client().expect("client");
-                children.push(spawn(|| {
+                children.push(fork(|| {
                     master.close_in_child();
                     let mut client = client;
                     for seq in 0..per_client {
@@ -435,7 +387,7 @@ fn fan_in(c: &mut Criterion, clients: u64) {
             }
             let took = started.elapsed();
             drop(master);
-            children.into_iter().for_each(reap);
+            children.into_iter().for_each(Child::join);
             took
         });
     });

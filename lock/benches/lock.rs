@@ -15,21 +15,20 @@
 //!   [`FileLock`] and raw `flock` (why one CPU: see `forkwise_testkit::PinnedToOneCpu`).
 //!
 //! The hand-off forks. Forking is only sound in a process with one thread:
-//! criterion without its `rayon` feature starts none, and [`Helper::spawn`]
-//! checks `/proc/self/task` before every fork.
+//! criterion without its `rayon` feature starts none, and
+//! `forkwise_testkit::Helper` (through `forkwise_testkit::fork`) checks
+//! `/proc/self/task` before every fork.
 
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::Criterion;
 use forkwise_lock::{FileLock, RangeLock};
-use forkwise_testkit::{PinnedToOneCpu, TempDir};
+use forkwise_testkit::{Helper, PinnedToOneCpu, TempDir};
 
 fn main() {
     let dir = TempDir::new("bench-lock");
@@ -270,134 +269,4 @@ fn monotonic_ns() -> u64 {
     let secs = u64::try_from(now.tv_sec).expect("the monotonic clock is positive");
     let nanos = u64::try_from(now.tv_nsec).expect("tv_nsec is below 1e9");
     secs * 1_000_000_000 + nanos
-}
-
-/// Panics unless this process has exactly one thread, the condition for `fork`.
-fn assert_single_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .count();
-    assert_eq!(threads, 1, "forking needs a single-threaded process");
-}
-
-/// A forked helper process and the pipes to talk with it. Dropping it closes
-/// the pipes, kills the helper if this process is panicking, and reaps it.
-struct Helper {
-    pid: libc::pid_t,
-    commands: Option<PipeWriter>,
-    answers: PipeReader,
-    /// `/proc/<pid>/stat`, kept open and re-read from offset 0.
-    stat: File,
-    stat_buffer: Vec<u8>,
-}
-
-impl Helper {
-    /// Forks a helper that runs `body` with its ends of two pipes, then leaves
-    /// with `_exit`: 0 if `body` returned `Ok`, 1 otherwise.
-    fn spawn(body: impl FnOnce(PipeReader, PipeWriter) -> io::Result<()>) -> Self {
-        let (command_reader, command_writer) = io::pipe().expect("pipe");
-        let (answer_reader, answer_writer) = io::pipe().expect("pipe");
-        assert_single_threaded();
-        // SAFETY: this process has one thread (checked just above), so the
-        // child inherits no lock held by another thread and may allocate; it
-        // runs `body` and leaves with `_exit`, never returning into criterion.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
-        if pid == 0 {
-            drop((command_writer, answer_reader));
-            let ok = matches!(
-                catch_unwind(AssertUnwindSafe(|| body(command_reader, answer_writer))),
-                Ok(Ok(()))
-            );
-            // SAFETY: `_exit` ends the child at once without running the
-            // parent's atexit handlers or destructors, as a forked child must.
-            unsafe { libc::_exit(libc::c_int::from(!ok)) };
-        }
-        drop((command_reader, answer_writer));
-        let stat = File::open(format!("/proc/{pid}/stat")).expect("open /proc/<helper>/stat");
-        Self {
-            pid,
-            commands: Some(command_writer),
-            answers: answer_reader,
-            stat,
-            stat_buffer: vec![0; 1024],
-        }
-    }
-
-    fn send(&mut self, byte: u8) {
-        let pipe = self.commands.as_mut().expect("the pipe is open");
-        pipe.write_all(&[byte]).expect("write to the helper");
-    }
-
-    fn receive<const N: usize>(&mut self) -> [u8; N] {
-        let mut buffer = [0; N];
-        self.answers
-            .read_exact(&mut buffer)
-            .expect("read from the helper (did it die?)");
-        buffer
-    }
-
-    /// Spins until the helper's state in `/proc/<pid>/stat` is `S`: asleep,
-    /// which after its "about to lock" can only be inside the acquire.
-    fn wait_until_asleep(&mut self) {
-        loop {
-            let len = self
-                .stat
-                .read_at(&mut self.stat_buffer, 0)
-                .expect("read /proc/<helper>/stat");
-            let stat = &self.stat_buffer[..len];
-            // "pid (comm) S ...": the state follows the last ')'.
-            let close = stat.iter().rposition(|&b| b == b')').expect("a stat line");
-            match stat.get(close + 2) {
-                Some(b'S') => return,
-                Some(b'Z' | b'X') => panic!("the helper died"),
-                // Both processes share one CPU: let the helper run.
-                // SAFETY: sched_yield takes no argument and cannot fail on Linux.
-                _ => unsafe {
-                    libc::sched_yield();
-                },
-            }
-        }
-    }
-
-    /// Closes the command pipe, so the helper leaves, and checks its exit status.
-    fn finish(mut self) {
-        self.commands = None;
-        let status = self.reap().expect("waitpid");
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the helper failed: wait status {status:#x}"
-        );
-    }
-
-    /// Waits for the helper, retrying EINTR; returns its wait status.
-    fn reap(&mut self) -> io::Result<libc::c_int> {
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid, writable int; `pid` is our child,
-            // not yet reaped (`pid` becomes 0 once it is).
-            let ret = unsafe { libc::waitpid(self.pid, &raw mut status, 0) };
-            if ret == self.pid {
-                self.pid = 0;
-                return Ok(status);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        self.commands = None;
-        if self.pid > 0 {
-            // Only on a panic: the helper may be blocked on a lock we hold.
-            // SAFETY: kill reads two integers; `pid` is our unreaped child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            // Already panicking: a failed wait has no one to go to.
-            let _ = self.reap();
-        }
-    }
 }

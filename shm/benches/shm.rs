@@ -23,17 +23,17 @@
 //!
 //! The contended update forks. Forking is only sound in a process with one
 //! thread: criterion without its `rayon` feature starts none, and
-//! [`Helper::spawn`] checks `/proc/self/task` before every fork.
+//! `forkwise_testkit::fork` checks `/proc/self/task` before every fork.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use criterion::Criterion;
 use forkwise_shm::{Capacity, SharedArray, SharedData};
+use forkwise_testkit::fork;
 use raw_sync::locks::{LockImpl, LockInit, Mutex as RawSyncMutex};
 use shared_memory::{Shmem, ShmemConf};
 
@@ -302,12 +302,11 @@ fn data_set(c: &mut Criterion) {
 /// until told to stop.
 fn contended(iters: u64, op: &dyn Fn()) -> std::time::Duration {
     let stop = SharedArray::<u64>::anonymous(2).expect("flags");
-    let helper = Helper::spawn(|| {
+    let helper = fork(|| {
         stop.set(1, 1).expect("started");
         while stop.get(0).expect("stop flag") == 0 {
             op();
         }
-        Ok::<(), io::Error>(())
     });
     while stop.get(1).expect("started flag") == 0 {
         std::hint::spin_loop();
@@ -318,7 +317,7 @@ fn contended(iters: u64, op: &dyn Fn()) -> std::time::Duration {
     }
     let took = started.elapsed();
     stop.set(0, 1).expect("stop");
-    helper.finish();
+    helper.join();
     took
 }
 
@@ -428,72 +427,4 @@ fn array(c: &mut Criterion) {
         b.iter(|| black_box(raw.word(black_box(i)).fetch_add(1, Ordering::AcqRel)));
     });
     group.finish();
-}
-
-/// Panics unless this process has exactly one thread, the condition for `fork`.
-fn assert_single_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .count();
-    assert_eq!(threads, 1, "forking needs a single-threaded process");
-}
-
-/// A forked helper process, reaped by [`Helper::finish`] (or killed and
-/// reaped on drop, if the bench panics first).
-struct Helper {
-    pid: libc::pid_t,
-}
-
-impl Helper {
-    /// Forks a helper that runs `body`, then leaves with `_exit`: 0 if
-    /// `body` returned `Ok`, 1 otherwise.
-    fn spawn<E>(body: impl FnOnce() -> Result<(), E>) -> Self {
-        assert_single_threaded();
-        // SAFETY: this process has one thread (checked just above), so the
-        // child inherits no lock held by another thread and may allocate; it
-        // runs `body` and leaves with `_exit`, never returning into criterion.
-        let pid = unsafe { libc::fork() };
-        check(pid as isize, "fork");
-        if pid == 0 {
-            let ok = matches!(catch_unwind(AssertUnwindSafe(body)), Ok(Ok(())));
-            // SAFETY: `_exit` ends the child at once without running the
-            // parent's atexit handlers or destructors, as a forked child must.
-            unsafe { libc::_exit(i32::from(!ok)) };
-        }
-        Self { pid }
-    }
-
-    /// Waits for the helper and checks that it succeeded.
-    fn finish(mut self) {
-        let status = self.reap();
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the helper failed: wait status {status:#x}"
-        );
-    }
-
-    fn reap(&mut self) -> libc::c_int {
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid, writable int; `pid` is our
-            // unreaped child.
-            let ret = unsafe { libc::waitpid(self.pid, &raw mut status, 0) };
-            if ret == self.pid {
-                self.pid = 0;
-                return status;
-            }
-            let err = io::Error::last_os_error();
-            assert_eq!(err.kind(), io::ErrorKind::Interrupted, "waitpid: {err}");
-        }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        if self.pid > 0 {
-            // SAFETY: kill reads two integers; `pid` is our unreaped child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            self.reap();
-        }
-    }
 }

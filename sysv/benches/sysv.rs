@@ -22,16 +22,16 @@
 //!   untimed trip first, so that the helper's start is not measured).
 //!
 //! The round trip forks. Forking is only sound in a process with one thread:
-//! criterion without its `rayon` feature starts none, and [`Helper::spawn`]
-//! checks `/proc/self/task` before every fork.
+//! criterion without its `rayon` feature starts none, and
+//! `forkwise_testkit::fork` checks `/proc/self/task` before every fork.
 
 use std::hint::black_box;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use criterion::Criterion;
 use forkwise_sysv::{Key, Queue, Selector, Semaphore};
+use forkwise_testkit::fork;
 use serde::{Deserialize, Serialize};
 
 fn main() {
@@ -236,13 +236,15 @@ fn round_trip(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let queue = private_queue();
             let payload = [7u8; PAYLOAD];
-            let helper = Helper::spawn(|| {
+            let helper = fork(|| {
                 loop {
-                    let (mtype, text) = queue.receive_bytes(Selector::LowestUpTo(3))?;
+                    let (mtype, text) = queue
+                        .receive_bytes(Selector::LowestUpTo(3))
+                        .expect("helper receive");
                     if mtype == 3 {
-                        return Ok::<(), forkwise_sysv::Error>(());
+                        break;
                     }
-                    queue.send_bytes(2, &text)?;
+                    queue.send_bytes(2, &text).expect("helper send");
                 }
             });
             // One untimed trip: the helper has started and faulted its pages in.
@@ -255,7 +257,7 @@ fn round_trip(c: &mut Criterion) {
             }
             let took = started.elapsed();
             queue.send_bytes(3, b"").expect("send the stop");
-            helper.finish();
+            helper.join();
             took
         });
     });
@@ -263,7 +265,7 @@ fn round_trip(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut raw = RawQueue::new();
             let payload = [7u8; PAYLOAD];
-            let helper = Helper::spawn(|| {
+            let helper = fork(|| {
                 let mut mine = RawQueue {
                     id: raw.id,
                     inbox: Box::new(RawMessage {
@@ -276,7 +278,7 @@ fn round_trip(c: &mut Criterion) {
                     if mine.inbox.mtype == 3 {
                         // The parent removes the queue, not this copy.
                         std::mem::forget(mine);
-                        return Ok::<(), io::Error>(());
+                        return;
                     }
                     let text: [u8; PAYLOAD] = mine.inbox.text[..PAYLOAD].try_into().unwrap();
                     mine.send(2, &text);
@@ -291,78 +293,9 @@ fn round_trip(c: &mut Criterion) {
             }
             let took = started.elapsed();
             raw.send(3, &payload);
-            helper.finish();
+            helper.join();
             took
         });
     });
     group.finish();
-}
-
-/// Panics unless this process has exactly one thread, the condition for `fork`.
-fn assert_single_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .count();
-    assert_eq!(threads, 1, "forking needs a single-threaded process");
-}
-
-/// A forked helper process, reaped by [`Helper::finish`] (or killed and
-/// reaped on drop, if the bench panics first).
-struct Helper {
-    pid: libc::pid_t,
-}
-
-impl Helper {
-    /// Forks a helper that runs `body`, then leaves with `_exit`: 0 if
-    /// `body` returned `Ok`, 1 otherwise.
-    fn spawn<E>(body: impl FnOnce() -> Result<(), E>) -> Self {
-        assert_single_threaded();
-        // SAFETY: this process has one thread (checked just above), so the
-        // child inherits no lock held by another thread and may allocate; it
-        // runs `body` and leaves with `_exit`, never returning into criterion.
-        let pid = unsafe { libc::fork() };
-        check(pid as isize, "fork");
-        if pid == 0 {
-            let ok = matches!(catch_unwind(AssertUnwindSafe(body)), Ok(Ok(())));
-            // SAFETY: `_exit` ends the child at once without running the
-            // parent's atexit handlers or destructors, as a forked child must.
-            unsafe { libc::_exit(i32::from(!ok)) };
-        }
-        Self { pid }
-    }
-
-    /// Waits for the helper and checks that it succeeded.
-    fn finish(mut self) {
-        let status = self.reap();
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the helper failed: wait status {status:#x}"
-        );
-    }
-
-    fn reap(&mut self) -> libc::c_int {
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid, writable int; `pid` is our
-            // unreaped child.
-            let ret = unsafe { libc::waitpid(self.pid, &raw mut status, 0) };
-            if ret == self.pid {
-                self.pid = 0;
-                return status;
-            }
-            let err = io::Error::last_os_error();
-            assert_eq!(err.kind(), io::ErrorKind::Interrupted, "waitpid: {err}");
-        }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        if self.pid > 0 {
-            // Only on a panic: the helper may be blocked on the queue.
-            // SAFETY: kill reads two integers; `pid` is our unreaped child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            self.reap();
-        }
-    }
 }

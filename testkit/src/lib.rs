@@ -30,13 +30,15 @@
 //! fails the case with the child's pid, exit status and stderr if the child
 //! failed. [`Notify`] passes "go" between processes, [`SharedCounters`] gives
 //! atomics that all forked processes see, and [`storm`] sends a signal at a
-//! steady rate to test EINTR handling.
+//! steady rate to test EINTR handling. Benches time exchanges with a
+//! [`Helper`] process driven over two pipes.
 //!
 //! Arguments: substrings select cases by name; `--exact NAME` selects one;
 //! `--list` prints the cases (libtest's format, so `cargo nextest` can run
 //! each case in its own process); `--nocapture` shows output as it comes.
 
 mod child;
+mod helper;
 mod interrupt;
 pub mod leaks;
 mod pin;
@@ -46,6 +48,7 @@ mod sys;
 mod temp;
 
 pub use child::{Child, Exit, Notify, fork, storm};
+pub use helper::Helper;
 pub use interrupt::{count_sigusr1_without_restart, eventually, my_pid, sigusr1_count};
 pub use pin::PinnedToOneCpu;
 pub use runner::{Case, run};
