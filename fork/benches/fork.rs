@@ -10,6 +10,14 @@
 //!   [`ForkManager::wait`] against raw `fork`/`_exit`/`waitpid`, and
 //!   procspawn's `spawn` + `join` (which runs the closure in a fresh
 //!   process of the same executable rather than a fork);
+//! - the same against a floor that also does a worker's duties, what any
+//!   forking master with shutdown handlers owes its children: SIGTERM and
+//!   SIGINT caught in the parent, all signals blocked across the fork, the
+//!   child back to default dispositions before it unblocks them, and its
+//!   stdout flushed before `_exit`. The raw floor's child runs no code of
+//!   its own, and in a forked child every code page first executed is a
+//!   page fault (the kernel copies no page table entries of file mappings
+//!   at fork), so the two floors bracket what a worker must cost;
 //! - a worker returning a value: [`ForkManager::fork_with_result`] and
 //!   `join` against the floor plus a pipe (the child writes 8 bytes, the
 //!   parent reads them), and procspawn returning the same value.
@@ -24,7 +32,8 @@
 use std::hint::black_box;
 use std::io;
 
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use forkwise_fork::ForkManager;
 
 fn main() {
@@ -33,6 +42,7 @@ fn main() {
     procspawn::init();
     let mut c = Criterion::default().configure_from_args();
     fork_exit_wait(&mut c);
+    fork_exit_wait_with_duties(&mut c);
     fork_with_result(&mut c);
     c.final_summary();
 }
@@ -76,10 +86,9 @@ fn raw_wait(pid: libc::pid_t) {
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
 }
 
-fn fork_exit_wait(c: &mut Criterion) {
-    assert_one_thread();
-    let mut group = c.benchmark_group("fork: fork + exit + wait");
-
+/// The `forkwise` variant of both fork + exit + wait groups: a manager
+/// made for it, dropped after it.
+fn bench_forkwise_fork_exit_wait(group: &mut BenchmarkGroup<'_, WallTime>) {
     let mut manager = ForkManager::new().expect("ForkManager::new");
     group.bench_function("forkwise", |b| {
         b.iter(|| {
@@ -89,7 +98,13 @@ fn fork_exit_wait(c: &mut Criterion) {
             manager.forget_finished();
         });
     });
-    drop(manager);
+}
+
+fn fork_exit_wait(c: &mut Criterion) {
+    assert_one_thread();
+    let mut group = c.benchmark_group("fork: fork + exit + wait");
+
+    bench_forkwise_fork_exit_wait(&mut group);
 
     group.bench_function("floor", |b| {
         b.iter(|| raw_wait(black_box(raw_fork(|| 0))));
@@ -102,6 +117,73 @@ fn fork_exit_wait(c: &mut Criterion) {
                 .expect("procspawn join");
         });
     });
+    group.finish();
+}
+
+/// A signal handler that does nothing: the master's listener, as far as the
+/// floor is concerned.
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Sets `signal`'s handler to `handler`.
+fn set_handler(signal: libc::c_int, handler: libc::sighandler_t) {
+    // SAFETY: an all-zero sigaction is valid (empty mask, no flags); the
+    // handler is `SIG_DFL` or `ignore_signal`, which is async-signal-safe.
+    let installed = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        libc::sigaction(signal, &raw const action, std::ptr::null_mut())
+    };
+    assert_eq!(installed, 0, "sigaction: {}", io::Error::last_os_error());
+}
+
+/// Sets the calling thread's signal mask to `mask`, returning the old one.
+fn set_mask(how: libc::c_int, mask: &libc::sigset_t) -> libc::sigset_t {
+    // SAFETY: both pointers are to live sigsets; an all-zero sigset is valid.
+    unsafe {
+        let mut old = std::mem::zeroed();
+        libc::pthread_sigmask(how, mask, &raw mut old);
+        old
+    }
+}
+
+fn fork_exit_wait_with_duties(c: &mut Criterion) {
+    use std::io::Write;
+
+    assert_one_thread();
+    let mut group = c.benchmark_group("fork: fork + exit + wait, floor with a worker's duties");
+
+    bench_forkwise_fork_exit_wait(&mut group);
+
+    let shutdown = [libc::SIGTERM, libc::SIGINT];
+    for signal in shutdown {
+        set_handler(
+            signal,
+            ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+    // SAFETY: `all` is a live sigset for sigfillset to fill.
+    let all = unsafe {
+        let mut all = std::mem::zeroed();
+        libc::sigfillset(&raw mut all);
+        all
+    };
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let before = set_mask(libc::SIG_BLOCK, &all);
+            let pid = raw_fork(|| {
+                for signal in shutdown {
+                    set_handler(signal, libc::SIG_DFL);
+                }
+                set_mask(libc::SIG_SETMASK, &before);
+                i32::from(std::io::stdout().flush().is_err())
+            });
+            set_mask(libc::SIG_SETMASK, &before);
+            raw_wait(black_box(pid));
+        });
+    });
+    for signal in shutdown {
+        set_handler(signal, libc::SIG_DFL);
+    }
     group.finish();
 }
 
