@@ -17,7 +17,8 @@
 //!   stdout flushed before `_exit`. The raw floor's child runs no code of
 //!   its own, and in a forked child every code page first executed is a
 //!   page fault (the kernel copies no page table entries of file mappings
-//!   at fork), so the two floors bracket what a worker must cost;
+//!   at fork), so the second floor shows how much of the distance to the
+//!   raw one any worker pays;
 //! - a worker returning a value: [`ForkManager::fork_with_result`] and
 //!   `join` against the floor plus a pipe (the child writes 8 bytes, the
 //!   parent reads them), and procspawn returning the same value.
