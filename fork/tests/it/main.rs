@@ -32,6 +32,7 @@ fn main() {
         wait::callbacks_run_in_the_master_once_per_end,
         wait::kill_one_worker_of_a_group,
         wait::a_worker_killed_by_a_fault_signal_is_reported,
+        wait::a_core_dump_is_reported,
         wait::waiting_survives_a_signal_storm,
         wait::a_worker_reaped_elsewhere_is_lost_not_hung,
         wait::other_children_are_left_alone,

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use forkwise_fork::{ForkManager, Next, Signal, Target, WorkerEnd, WorkerState};
-use forkwise_testkit::{Notify, storm};
+use forkwise_testkit::{Notify, TempDir, storm};
 
 use crate::support::{assert_no_children, my_pid, nap};
 
@@ -218,6 +218,61 @@ pub(crate) fn a_worker_killed_by_a_fault_signal_is_reported() {
         }
     );
     assert_eq!(state.to_string(), "was killed by SIGABRT");
+}
+
+/// A worker that dumps core is reported with the core flag set, and the
+/// core file is where the kernel was told to put it. Runs only where
+/// `core_pattern` names a plain file in the dumping process's directory
+/// and the hard core limit allows a dump (a pipe to a crash collector, or
+/// an absolute path, is the machine's business, not this test's).
+pub(crate) fn a_core_dump_is_reported() {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let pattern = pattern.trim_end();
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct that is live and writable.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_CORE, &raw mut hard) },
+        0
+    );
+    if pattern.starts_with('|') || pattern.contains('/') || hard.rlim_max == 0 {
+        println!(
+            "skipped: core_pattern {pattern:?}, hard core limit {}",
+            hard.rlim_max
+        );
+        return;
+    }
+    let dir = TempDir::new("core");
+    let mut manager = ForkManager::new().unwrap();
+    let group = manager
+        .fork(
+            |_| {
+                std::env::set_current_dir(dir.path()).expect("chdir");
+                let allowed = libc::rlimit {
+                    rlim_cur: hard.rlim_max,
+                    rlim_max: hard.rlim_max,
+                };
+                // SAFETY: setrlimit reads one valid struct.
+                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const allowed) };
+                // SAFETY: abort ends the process; it is the point.
+                unsafe { libc::abort() }
+            },
+            1,
+        )
+        .unwrap();
+    let state = manager.wait(&group).unwrap()[0];
+    assert_eq!(
+        state,
+        WorkerState::Killed {
+            signal: Signal::SIGABRT,
+            core_dumped: true
+        }
+    );
+    assert_eq!(state.to_string(), "was killed by SIGABRT (core dumped)");
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, 1, "one core file in {}", dir.path().display());
 }
 
 static INTERRUPTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
