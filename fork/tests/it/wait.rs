@@ -233,10 +233,8 @@ pub(crate) fn a_core_dump_is_reported() {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one struct that is live and writable.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_CORE, &raw mut hard) },
-        0
-    );
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_CORE, &raw mut hard) };
+    assert_eq!(got, 0, "getrlimit(RLIMIT_CORE)");
     if pattern.starts_with('|') || pattern.contains('/') || hard.rlim_max == 0 {
         println!(
             "skipped: core_pattern {pattern:?}, hard core limit {}",
