@@ -167,26 +167,11 @@ impl ForkManager {
         }) else {
             return Ok(());
         };
-        let (id, index, pid) = (slot.id, slot.index, slot.pid);
-        if buffer.is_empty() {
-            buffer.resize(MAX_LINE, 0);
-        }
-        let mut deliver = |stream: Stream, bytes: &[u8]| {
-            deliver_line(
-                sink,
-                logger,
-                &OutputLine {
-                    id,
-                    index,
-                    pid,
-                    stream,
-                    bytes,
-                },
-            );
-        };
+        let pid = slot.pid;
+        let mut deliver = line_delivery(sink, logger, slot);
         if let Some(captured) = &mut slot.captured {
             captured
-                .read_ready(fd, buffer, &mut deliver)
+                .read_ready(fd, line_buffer(buffer), &mut deliver)
                 .map_err(|e| Error::os(Operation::ReadOutput, Some(pid), e))?;
             if captured.is_closed() {
                 slot.captured = None;
@@ -239,27 +224,15 @@ impl ForkManager {
         slot.state = state;
         slot.ended = None;
         if let Some(mut captured) = slot.captured.take() {
-            let (id, index, pid) = (slot.id, slot.index, slot.pid);
-            if buffer.is_empty() {
-                buffer.resize(MAX_LINE, 0);
-            }
-            let mut deliver = |stream: Stream, bytes: &[u8]| {
-                deliver_line(
-                    sink,
-                    logger,
-                    &OutputLine {
-                        id,
-                        index,
-                        pid,
-                        stream,
-                        bytes,
-                    },
-                );
-            };
-            if let Err(err) = captured.finish(buffer, &mut deliver) {
+            let finished =
+                captured.finish(line_buffer(buffer), &mut line_delivery(sink, logger, slot));
+            if let Err(err) = finished {
                 logger.event(
                     log::Level::Warn,
-                    format_args!("cannot read the rest of worker {index}'s output: {err}"),
+                    format_args!(
+                        "cannot read the rest of worker {}'s output: {err}",
+                        slot.index
+                    ),
                 );
             }
         }
@@ -593,6 +566,33 @@ impl std::fmt::Display for ForkFailure {
             Self::Pipe(err) => write!(f, "pipe: {err}"),
             Self::Threaded(threads) => write!(f, "the process has {threads} threads"),
         }
+    }
+}
+
+/// The manager's line buffer, grown to [`MAX_LINE`] at its first use.
+fn line_buffer(buffer: &mut Vec<u8>) -> &mut [u8] {
+    if buffer.is_empty() {
+        buffer.resize(MAX_LINE, 0);
+    }
+    buffer
+}
+
+/// What hands `slot`'s output lines, one at a time, to the sink.
+fn line_delivery<'a>(
+    sink: &'a mut Option<Sink>,
+    logger: &'a logger::Logger,
+    slot: &Slot,
+) -> impl FnMut(Stream, &[u8]) + 'a {
+    let (id, index, pid) = (slot.id, slot.index, slot.pid);
+    move |stream, bytes| {
+        let line = OutputLine {
+            id,
+            index,
+            pid,
+            stream,
+            bytes,
+        };
+        deliver_line(sink, logger, &line);
     }
 }
 
