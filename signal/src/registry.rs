@@ -523,7 +523,8 @@ fn forget_parent() {
 }
 
 thread_local! {
-    /// The forking thread's signal mask, saved by [`before_fork`].
+    /// The forking thread's signal mask, saved by [`before_fork`] when it
+    /// blocked signals for this fork, `None` when it did not.
     static MASK_BEFORE_FORK: Cell<Option<SignalMask>> = const { Cell::new(None) };
 }
 
@@ -531,13 +532,16 @@ thread_local! {
 /// before it has forgotten the parent's arrivals and marked the inherited
 /// pipe stale; they stay pending and arrive afterwards.
 extern "C" fn before_fork() {
-    if PAGE.wake_write.load(Ordering::SeqCst) >= 0 {
-        MASK_BEFORE_FORK.set(Some(sys::block_all_signals()));
+    let mask = (PAGE.wake_write.load(Ordering::SeqCst) >= 0).then(sys::block_all_signals);
+    // The mask is the same fork after fork; storing it anyway would make
+    // both processes copy this page right after the fork (see forget_parent).
+    if MASK_BEFORE_FORK.get() != mask {
+        MASK_BEFORE_FORK.set(mask);
     }
 }
 
 extern "C" fn after_fork_in_parent() {
-    if let Some(mask) = MASK_BEFORE_FORK.take() {
+    if let Some(mask) = MASK_BEFORE_FORK.get() {
         sys::restore_signal_mask(&mask);
     }
 }
@@ -545,7 +549,7 @@ extern "C" fn after_fork_in_parent() {
 /// Forgets the parent while signals are still blocked, then unblocks them.
 extern "C" fn after_fork_child() {
     forget_parent();
-    if let Some(mask) = MASK_BEFORE_FORK.take() {
+    if let Some(mask) = MASK_BEFORE_FORK.get() {
         sys::restore_signal_mask(&mask);
     }
 }

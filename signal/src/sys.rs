@@ -349,6 +349,22 @@ fn poll_millis(timeout: Duration) -> c_int {
 #[derive(Clone, Copy)]
 pub(crate) struct SignalMask(libc::sigset_t);
 
+impl PartialEq for SignalMask {
+    fn eq(&self, other: &Self) -> bool {
+        let bytes = |mask: &Self| {
+            // SAFETY: a sigset_t is plain bytes, all of them initialized
+            // (block_all_signals zeroes it before the kernel fills it in).
+            unsafe {
+                std::slice::from_raw_parts(
+                    (&raw const mask.0).cast::<u8>(),
+                    size_of::<libc::sigset_t>(),
+                )
+            }
+        };
+        bytes(self) == bytes(other)
+    }
+}
+
 /// Blocks every signal in the calling thread; returns the previous mask.
 /// Async-signal-safe.
 pub(crate) fn block_all_signals() -> SignalMask {

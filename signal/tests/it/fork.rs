@@ -159,16 +159,7 @@ pub(crate) fn signals_are_blocked_until_the_child_has_its_pipe() {
     // this one runs before the crate's.
     unsafe { libc::pthread_atfork(None, None, Some(record_mask_in_child)) };
     let _handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
-    let mask = || {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    let before = mask();
+    let before = blocked_set();
     let expected = before.clone();
     fork(move || {
         assert_eq!(
@@ -176,10 +167,53 @@ pub(crate) fn signals_are_blocked_until_the_child_has_its_pipe() {
             2,
             "SIGUSR1 was not blocked while the child still shared the pipe"
         );
-        assert_eq!(mask(), expected, "the child's mask is restored");
+        assert_eq!(blocked_set(), expected, "the child's mask is restored");
     })
     .join();
-    assert_eq!(mask(), before, "the parent's mask is restored");
+    assert_eq!(blocked_set(), before, "the parent's mask is restored");
+}
+
+/// The blocked set read from `/proc/self/status` (`SigBlk`, in hex).
+fn blocked_set() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Blocks (`SIG_BLOCK`) or unblocks (`SIG_UNBLOCK`) SIGUSR2 in this thread.
+fn change_sigusr2(how: libc::c_int) {
+    // SAFETY: all zeroes is a valid sigset_t for sigaddset to fill; the old
+    // mask is not asked for.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigaddset(&raw mut set, libc::SIGUSR2);
+        libc::pthread_sigmask(how, &raw const set, std::ptr::null_mut());
+    }
+}
+
+/// Fork after fork, each process leaves the fork with the mask the parent
+/// had just before it, also when that mask changes between forks (the hook
+/// keeps the saved mask unless it differs).
+pub(crate) fn each_fork_restores_the_mask_it_found() {
+    let _handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
+    let unblocked = blocked_set();
+    for how in [
+        libc::SIG_UNBLOCK,
+        libc::SIG_BLOCK,
+        libc::SIG_BLOCK,
+        libc::SIG_UNBLOCK,
+    ] {
+        change_sigusr2(how);
+        let before = blocked_set();
+        assert_eq!(before != unblocked, how == libc::SIG_BLOCK);
+        let expected = before.clone();
+        fork(move || assert_eq!(blocked_set(), expected, "the child's mask")).join();
+        assert_eq!(blocked_set(), before, "the parent's mask");
+    }
 }
 
 /// With a raw `libc::fork` (no forkwise in between), the `pthread_atfork`

@@ -45,6 +45,7 @@ fn main() {
         fork::signal_before_the_child_uses_its_pipe_wakes_the_child,
         fork::child_abandons_inherited_listeners_without_dropping_them,
         fork::signals_are_blocked_until_the_child_has_its_pipe,
+        fork::each_fork_restores_the_mask_it_found,
         disposition::removing_the_last_listener_restores_the_default,
         disposition::ignored_signal_is_ignored_again_after,
         disposition::uncatchable_and_fault_signals_are_refused,
