@@ -2,6 +2,7 @@
 //! callbacks; signals; EINTR and ECHILD.
 
 use std::cell::RefCell;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -190,26 +191,35 @@ pub(crate) fn kill_one_worker_of_a_group() {
     assert_no_children();
 }
 
-/// A signal that dumps core is reported with the signal (and the core flag
-/// the kernel gave; core files are off here, so false).
-pub(crate) fn a_worker_killed_by_a_fault_signal_is_reported() {
+/// The end of a worker that sets its core file limit to `limit`, moves to
+/// `dir` if given, and aborts.
+fn aborted_worker(limit: libc::rlim_t, dir: Option<&Path>) -> WorkerState {
     let mut manager = ForkManager::new().unwrap();
     let group = manager
         .fork(
             |_| {
-                let none = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
+                if let Some(dir) = dir {
+                    std::env::set_current_dir(dir).expect("chdir");
+                }
+                let core = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
                 };
-                // SAFETY: setrlimit reads one valid struct; no core file is left.
-                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const none) };
+                // SAFETY: setrlimit reads one valid struct.
+                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const core) };
                 // SAFETY: abort ends the process; it is the point.
                 unsafe { libc::abort() }
             },
             1,
         )
         .unwrap();
-    let state = manager.wait(&group).unwrap()[0];
+    manager.wait(&group).unwrap()[0]
+}
+
+/// A signal that dumps core is reported with the signal (and the core flag
+/// the kernel gave: false, with core files off).
+pub(crate) fn a_worker_killed_by_a_fault_signal_is_reported() {
+    let state = aborted_worker(0, None);
     assert_eq!(
         state,
         WorkerState::Killed {
@@ -243,24 +253,7 @@ pub(crate) fn a_core_dump_is_reported() {
         return;
     }
     let dir = TempDir::new("core");
-    let mut manager = ForkManager::new().unwrap();
-    let group = manager
-        .fork(
-            |_| {
-                std::env::set_current_dir(dir.path()).expect("chdir");
-                let allowed = libc::rlimit {
-                    rlim_cur: hard.rlim_max,
-                    rlim_max: hard.rlim_max,
-                };
-                // SAFETY: setrlimit reads one valid struct.
-                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const allowed) };
-                // SAFETY: abort ends the process; it is the point.
-                unsafe { libc::abort() }
-            },
-            1,
-        )
-        .unwrap();
-    let state = manager.wait(&group).unwrap()[0];
+    let state = aborted_worker(hard.rlim_max, Some(dir.path()));
     assert_eq!(
         state,
         WorkerState::Killed {
