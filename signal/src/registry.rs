@@ -533,8 +533,9 @@ thread_local! {
 /// pipe stale; they stay pending and arrive afterwards.
 extern "C" fn before_fork() {
     let mask = (PAGE.wake_write.load(Ordering::SeqCst) >= 0).then(sys::block_all_signals);
-    // The mask is the same fork after fork; storing it anyway would make
-    // both processes copy this page right after the fork (see forget_parent).
+    // The mask is the same fork after fork. Stored only when it changed and
+    // never taken back, it leaves its page unwritten after the fork, so the
+    // kernel copies that page for neither process (see forget_parent).
     if MASK_BEFORE_FORK.get() != mask {
         MASK_BEFORE_FORK.set(mask);
     }
