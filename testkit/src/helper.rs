@@ -16,8 +16,8 @@ pub struct Helper {
     // Declared before `child`, so dropped first: the helper sees EOF.
     commands: Option<PipeWriter>,
     answers: PipeReader,
-    /// `/proc/<pid>/stat`, opened at the first [`wait_until_asleep`](Self::wait_until_asleep).
-    stat: Option<File>,
+    /// `/proc/<pid>/stat`, opened at once so that no timed loop pays for it.
+    stat: File,
     child: Child,
 }
 
@@ -28,7 +28,7 @@ impl Helper {
     ///
     /// # Panics
     ///
-    /// As [`fork`], or if a pipe cannot be made.
+    /// As [`fork`], or if a pipe or the helper's stat file cannot be opened.
     pub fn spawn(body: impl FnOnce(PipeReader, PipeWriter) -> io::Result<()>) -> Self {
         let (command_reader, command_writer) = io::pipe().expect("pipe");
         let (answer_reader, answer_writer) = io::pipe().expect("pipe");
@@ -40,10 +40,12 @@ impl Helper {
             body(command_reader, answer_writer).expect("the helper failed");
         });
         let (commands, answers) = ours.expect("kept by this process");
+        let stat =
+            File::open(format!("/proc/{}/stat", child.pid())).expect("open /proc/<helper>/stat");
         Self {
             commands: Some(commands),
             answers,
-            stat: None,
+            stat,
             child,
         }
     }
@@ -83,14 +85,11 @@ impl Helper {
     /// # Panics
     ///
     /// If the helper died, or its stat file cannot be read.
-    pub fn wait_until_asleep(&mut self) {
-        let pid = self.pid();
-        let stat = self.stat.get_or_insert_with(|| {
-            File::open(format!("/proc/{pid}/stat")).expect("open /proc/<helper>/stat")
-        });
+    pub fn wait_until_asleep(&self) {
         let mut buffer = [0; 1024];
         loop {
-            let len = stat
+            let len = self
+                .stat
                 .read_at(&mut buffer, 0)
                 .expect("read /proc/<helper>/stat");
             let line = &buffer[..len];
