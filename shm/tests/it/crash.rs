@@ -46,6 +46,15 @@ fn paused_writer(
     })
 }
 
+/// Runs `write` in a [`paused_writer`] and kills it where it paused.
+fn kill_paused_writer(name: &str, point: Point, nth: usize, write: impl FnOnce(&SharedData)) {
+    let paused = Arc::new(Notify::new());
+    let writer = paused_writer(name, point, nth, &paused, write);
+    paused.wait();
+    writer.kill(libc::SIGKILL);
+    writer.join_killed_by(libc::SIGKILL);
+}
+
 /// The writer is killed half-way through a value: a process already
 /// waiting for the lock gets it within 100 ms of the kill, and it, a
 /// lock-free reader and later readers all see the old value, whole.
@@ -94,13 +103,9 @@ pub(crate) fn next_reader_recovers_a_dead_writer() {
     let data = SharedData::create(&name, Capacity::new(8, 1024)).unwrap();
     data.set("k", &value(1)).unwrap();
     data.set("other", &"untouched").unwrap();
-    let paused = Arc::new(Notify::new());
-    let writer = paused_writer(&name, Point::MidValue, 1, &paused, |data| {
+    kill_paused_writer(&name, Point::MidValue, 1, |data| {
         data.set("k", &value(2)).unwrap();
     });
-    paused.wait();
-    writer.kill(libc::SIGKILL);
-    writer.join_killed_by(libc::SIGKILL);
 
     let started = Instant::now();
     let read = data.get::<Vec<u64>>("k").unwrap().unwrap();
@@ -123,13 +128,9 @@ pub(crate) fn killed_insert_leaves_no_trace() {
     let name = unique("crash-insert");
     let data = SharedData::create(&name, Capacity::new(2, 1024)).unwrap();
     data.set("a", &value(1)).unwrap();
-    let paused = Arc::new(Notify::new());
-    let writer = paused_writer(&name, Point::MidValue, 1, &paused, |data| {
+    kill_paused_writer(&name, Point::MidValue, 1, |data| {
         data.set("new", &value(2)).unwrap();
     });
-    paused.wait();
-    writer.kill(libc::SIGKILL);
-    writer.join_killed_by(libc::SIGKILL);
     assert_eq!(data.get::<Vec<u64>>("new").unwrap(), None);
     assert_eq!(data.len().unwrap(), 1);
     assert_eq!(data.keys().unwrap().len(), 1);
@@ -142,13 +143,9 @@ pub(crate) fn killed_after_commit_keeps_the_write() {
     let name = unique("crash-commit");
     let data = SharedData::create(&name, Capacity::new(8, 1024)).unwrap();
     data.set("k", &value(1)).unwrap();
-    let paused = Arc::new(Notify::new());
-    let writer = paused_writer(&name, Point::Committed, 1, &paused, |data| {
+    kill_paused_writer(&name, Point::Committed, 1, |data| {
         data.set("k", &value(2)).unwrap();
     });
-    paused.wait();
-    writer.kill(libc::SIGKILL);
-    writer.join_killed_by(libc::SIGKILL);
     assert_eq!(data.get::<Vec<u64>>("k").unwrap(), Some(value(2)));
     assert_eq!(data.recoveries(), 1);
 }
@@ -162,8 +159,7 @@ pub(crate) fn killed_transaction_is_rolled_back_whole() {
     data.set("victim", &value(7)).unwrap();
     data.set("from", &value(10)).unwrap();
     data.set("to", &value(0)).unwrap();
-    let paused = Arc::new(Notify::new());
-    let writer = paused_writer(&name, Point::MidValue, 2, &paused, |data| {
+    kill_paused_writer(&name, Point::MidValue, 2, |data| {
         data.transaction(|tx| {
             assert!(tx.remove("victim")?);
             tx.set("from", &value(9))?;
@@ -173,9 +169,6 @@ pub(crate) fn killed_transaction_is_rolled_back_whole() {
         })
         .unwrap();
     });
-    paused.wait();
-    writer.kill(libc::SIGKILL);
-    writer.join_killed_by(libc::SIGKILL);
     assert_eq!(data.get::<Vec<u64>>("from").unwrap(), Some(value(10)));
     assert_eq!(data.get::<Vec<u64>>("to").unwrap(), Some(value(0)));
     assert_eq!(data.get::<Vec<u64>>("victim").unwrap(), Some(value(7)));
