@@ -29,6 +29,33 @@ pub fn sigusr1_count() -> u64 {
     HANDLED.load(Ordering::Relaxed)
 }
 
+/// Runs `call` under a storm of SIGUSR1, one every 100 µs, counted by the
+/// handler of [`count_sigusr1_without_restart`] (installed here if not
+/// yet), so that every blocking call inside sees EINTR; returns what `call`
+/// gave once the storm is over.
+///
+/// # Panics
+///
+/// If `call` took less than `at_least` (what a blocking call that EINTR
+/// cut short does), or if the storm delivered 50 signals or fewer.
+#[track_caller]
+pub fn through_storm<T>(at_least: Duration, call: impl FnOnce() -> T) -> T {
+    count_sigusr1_without_restart();
+    let before = sigusr1_count();
+    let signals = crate::storm(my_pid(), libc::SIGUSR1, Duration::from_micros(100));
+    let started = Instant::now();
+    let out = call();
+    let waited = started.elapsed();
+    drop(signals);
+    assert!(waited >= at_least, "returned early, after {waited:?}");
+    let delivered = sigusr1_count() - before;
+    assert!(
+        delivered > 50,
+        "the storm delivered only {delivered} signals"
+    );
+    out
+}
+
 /// Polls `condition` every millisecond until it holds.
 ///
 /// # Panics

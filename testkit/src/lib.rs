@@ -30,7 +30,8 @@
 //! fails the case with the child's pid, exit status and stderr if the child
 //! failed. [`Notify`] passes "go" between processes, [`SharedCounters`] gives
 //! atomics that all forked processes see, and [`storm`] sends a signal at a
-//! steady rate to test EINTR handling. Benches time exchanges with a
+//! steady rate to test EINTR handling ([`through_storm`] runs a blocking
+//! call under one and checks that the call waited all the same). Benches time exchanges with a
 //! [`Helper`] process driven over two pipes.
 //!
 //! Arguments: substrings select cases by name; `--exact NAME` selects one;
@@ -49,7 +50,9 @@ mod temp;
 
 pub use child::{Child, Exit, Notify, fork, storm};
 pub use helper::Helper;
-pub use interrupt::{count_sigusr1_without_restart, eventually, my_pid, sigusr1_count};
+pub use interrupt::{
+    count_sigusr1_without_restart, eventually, my_pid, sigusr1_count, through_storm,
+};
 pub use pin::PinnedToOneCpu;
 pub use runner::{Case, run};
 pub use shared::SharedCounters;

@@ -6,9 +6,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use forkwise_lock::{Error, FileLock, Mode};
-use forkwise_testkit::{Notify, SharedCounters, TempDir, fork, storm};
-
-use forkwise_testkit::{count_sigusr1_without_restart, my_pid, sigusr1_count};
+use forkwise_testkit::{Notify, SharedCounters, TempDir, fork, through_storm};
 
 /// Four processes take turns 200 times each; no two are ever inside together.
 pub(crate) fn exclusion_between_processes() {
@@ -129,51 +127,27 @@ fn hold_for(path: &std::path::Path, duration: Duration) -> forkwise_testkit::Chi
 pub(crate) fn signal_storm_during_blocking_acquire() {
     let dir = TempDir::new("lock-storm");
     let path = dir.join("x.lock");
-    count_sigusr1_without_restart();
     let holder = hold_for(&path, Duration::from_millis(300));
     let mut lock = FileLock::new(&path).unwrap();
-    let signals = storm(my_pid(), libc::SIGUSR1, Duration::from_micros(100));
-    let started = Instant::now();
-    let guard = lock.acquire().expect("the storm must not fail the acquire");
-    let waited = started.elapsed();
-    drop(signals);
+    let guard = through_storm(Duration::from_millis(250), || {
+        lock.acquire().expect("the storm must not fail the acquire")
+    });
     drop(guard);
     holder.join();
-    assert!(
-        waited >= Duration::from_millis(250),
-        "returned early, after {waited:?}"
-    );
-    assert!(
-        sigusr1_count() > 50,
-        "the storm delivered only {} signals",
-        sigusr1_count()
-    );
 }
 
 /// The same storm during a timed acquire: it still waits until the release.
 pub(crate) fn signal_storm_during_timed_acquire() {
     let dir = TempDir::new("lock-storm-timed");
     let path = dir.join("x.lock");
-    count_sigusr1_without_restart();
     let holder = hold_for(&path, Duration::from_millis(300));
     let mut lock = FileLock::new(&path).unwrap();
-    let signals = storm(my_pid(), libc::SIGUSR1, Duration::from_micros(100));
-    let started = Instant::now();
-    let guard = lock.acquire_timeout(Duration::from_secs(10)).unwrap();
-    let waited = started.elapsed();
-    drop(signals);
+    let guard = through_storm(Duration::from_millis(250), || {
+        lock.acquire_timeout(Duration::from_secs(10)).unwrap()
+    });
     assert!(guard.is_some(), "the lock was released within the timeout");
     drop(guard);
     holder.join();
-    assert!(
-        waited >= Duration::from_millis(250),
-        "returned early, after {waited:?}"
-    );
-    assert!(
-        sigusr1_count() > 50,
-        "the storm delivered only {} signals",
-        sigusr1_count()
-    );
 }
 
 /// A timed acquire of a held lock gives up on time, within a few milliseconds.

@@ -21,6 +21,15 @@ fn main() {
             Case::new("leaks_a_dev_shm_file", leaks_a_dev_shm_file),
             Case::new("hangs", hangs).timeout(Duration::from_secs(1)),
             Case::new("child_fails", child_fails),
+            Case::new("storm_waits_out_a_sleep", || {
+                // std's sleep resumes after EINTR: it takes its whole time.
+                forkwise_testkit::through_storm(Duration::from_millis(50), || {
+                    std::thread::sleep(Duration::from_millis(60));
+                });
+            }),
+            Case::new("storm_catches_an_early_return", || {
+                forkwise_testkit::through_storm(Duration::from_millis(50), || ());
+            }),
         ]);
     }
     let expectations: &[(&str, bool, &[&str])] = &[
@@ -55,6 +64,16 @@ fn main() {
                 "boom from the child",
                 "case process",
             ],
+        ),
+        (
+            "storm_waits_out_a_sleep",
+            true,
+            &["case storm_waits_out_a_sleep ... ok"],
+        ),
+        (
+            "storm_catches_an_early_return",
+            false,
+            &["returned early, after"],
         ),
     ];
     let mut failed = 0;
