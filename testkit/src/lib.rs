@@ -31,8 +31,8 @@
 //! failed. [`Notify`] passes "go" between processes, [`SharedCounters`] gives
 //! atomics that all forked processes see, and [`storm`] sends a signal at a
 //! steady rate to test EINTR handling ([`through_storm`] runs a blocking
-//! call under one and checks that the call waited all the same). Benches time exchanges with a
-//! [`Helper`] process driven over two pipes.
+//! call under one and checks that the call waited all the same). Benches
+//! time exchanges with a [`Helper`] process driven over two pipes.
 //!
 //! Arguments: substrings select cases by name; `--exact NAME` selects one;
 //! `--list` prints the cases (libtest's format, so `cargo nextest` can run

@@ -15,8 +15,9 @@
 //! libtest runs every `#[test]` on a thread of its own, so a plain test is a
 //! two-thread process, which forkwise rightly refuses to fork. Unit tests
 //! therefore never fork. (Doc tests may: rustdoc runs each one in a process
-//! of its own, and forkwise-fork's thread check would refuse loudly if not.) Tests that fork live in integration-test
-//! binaries declared with `harness = false` (`tests/it`, `tests/props`),
+//! of its own, and forkwise-fork's thread check would refuse loudly if not.)
+//! Tests that fork live in integration-test binaries declared with
+//! `harness = false` (`tests/it`, `tests/props`),
 //! whose `main` hands the cases to `forkwise_testkit::run`: from its one
 //! thread it forks one process per case, runs the cases one after another,
 //! arms an `alarm` watchdog in each, captures its output and reports the pid,
