@@ -31,7 +31,7 @@ impl ForkManager {
         &mut self,
         worker: &Worker,
         output: Option<ChildEnds>,
-        blocked: Option<BlockedSignals>,
+        blocked: &mut Option<BlockedSignals>,
         body: &mut dyn FnMut(&Worker) -> u8,
     ) -> ! {
         // Idempotent: forkwise-signal's own fork hook ran already; this
@@ -42,8 +42,10 @@ impl ForkManager {
             signals.abandon();
         }
         // A shutdown signal that came during the fork is delivered now, to
-        // whatever disposition the worker has: by default it ends it.
-        drop(blocked);
+        // whatever disposition the worker has: by default it ends it. (The
+        // guard is dropped where it lies: moved, its 128-byte set would be
+        // copied by a `memcpy` whose code the child would have to fault in.)
+        *blocked = None;
         for slot in &mut self.slots {
             if let Some(captured) = &mut slot.captured {
                 captured.close();

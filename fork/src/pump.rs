@@ -510,7 +510,7 @@ impl ForkManager {
         let _ = std::io::Write::flush(&mut std::io::stdout());
         // A shutdown signal must not reach the child while it still has the
         // master's listeners: it stays pending until the child dropped them.
-        let blocked = self
+        let mut blocked = self
             .signals
             .as_ref()
             .map(|signals| sys::block_signals(signals.shutdown_numbers()));
@@ -524,7 +524,7 @@ impl ForkManager {
                     master: self.master,
                     restarts,
                 };
-                self.become_worker(&worker, child_ends, blocked, body)
+                self.become_worker(&worker, child_ends, &mut blocked, body)
             }
             Ok(pid) => {
                 drop(blocked);

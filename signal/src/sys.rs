@@ -140,14 +140,13 @@ pub(crate) fn set_action(signal: c_int, action: &Action) -> io::Result<()> {
     cvt(unsafe { libc::sigaction(signal, &raw const action.0, std::ptr::null_mut()) }).map(drop)
 }
 
-/// Sets `signal`'s action to `action` and returns the one it replaced: one
-/// system call where [`get_action`] and [`set_action`] take two.
-pub(crate) fn swap_action(signal: c_int, action: &Action) -> io::Result<Action> {
-    // SAFETY: all zeroes is a valid sigaction; the kernel overwrites it.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `set_action`; `old` is writable for the call.
-    cvt(unsafe { libc::sigaction(signal, &raw const action.0, &raw mut old) })?;
-    Ok(Action(old))
+/// Sets `signal`'s action to `action` and writes the one it replaced to
+/// `replaced`: one system call where [`get_action`] and [`set_action`] take
+/// two. (Written in place rather than returned: a returned action is copied
+/// with `memcpy`, a code page more for a forked child to fault in.)
+pub(crate) fn swap_action(signal: c_int, action: &Action, replaced: &mut Action) -> io::Result<()> {
+    // SAFETY: as in `set_action`; `replaced.0` is writable for the call.
+    cvt(unsafe { libc::sigaction(signal, &raw const action.0, &raw mut replaced.0) }).map(drop)
 }
 
 /// The sender's pid and uid, when the signal came from `kill(2)`,
