@@ -1,5 +1,6 @@
-//! Helpers for EINTR tests: a counting SIGUSR1 handler installed without
-//! `SA_RESTART`, and small waits.
+//! Helpers for signal and EINTR tests: a counting SIGUSR1 handler installed
+//! without `SA_RESTART`, storms, the kernel's view of this process's signal
+//! sets, and small waits.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -54,6 +55,29 @@ pub fn through_storm<T>(at_least: Duration, call: impl FnOnce() -> T) -> T {
         "the storm delivered only {delivered} signals"
     );
     out
+}
+
+/// A signal set of this process as the kernel reports it in
+/// `/proc/self/status`, `field` being `SigCgt` (caught), `SigBlk` (blocked,
+/// for the reading thread), `SigIgn` or `SigPnd`: bit `n - 1` for signal `n`.
+///
+/// # Panics
+///
+/// If the file cannot be read or has no such line.
+pub fn status_mask(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} line in /proc/self/status"));
+    u64::from_str_radix(mask.trim(), 16).expect("a hex signal set")
+}
+
+/// True if the kernel says this process catches `signal` (its bit in
+/// `SigCgt`): a check of a crate's handlers against something it does not
+/// control.
+pub fn caught(signal: i32) -> bool {
+    status_mask("SigCgt") & (1 << (signal - 1)) != 0
 }
 
 /// Polls `condition` every millisecond until it holds.

@@ -51,7 +51,8 @@ mod temp;
 pub use child::{Child, Exit, Notify, fork, storm};
 pub use helper::Helper;
 pub use interrupt::{
-    count_sigusr1_without_restart, eventually, my_pid, sigusr1_count, through_storm,
+    caught, count_sigusr1_without_restart, eventually, my_pid, sigusr1_count, status_mask,
+    through_storm,
 };
 pub use pin::PinnedToOneCpu;
 pub use runner::{Case, run};

@@ -160,13 +160,7 @@ pub(crate) fn shutdown_can_be_called() {
 
 /// True if the kernel says this process catches `signal`.
 fn caught(signal: Signal) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("SigCgt:"))
-        .unwrap();
-    let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
-    mask & (1 << (signal.as_raw() - 1)) != 0
+    forkwise_testkit::caught(signal.as_raw())
 }
 
 /// The shutdown signals are configurable; with none, SIGTERM keeps its

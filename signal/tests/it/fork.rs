@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use forkwise_signal::{Propagation, Signal, SignalHandler};
-use forkwise_testkit::{Notify, SharedCounters, fork};
+use forkwise_testkit::{Notify, SharedCounters, fork, status_mask};
 
 use crate::support::{pipe_identity, readable};
 
@@ -160,28 +160,21 @@ pub(crate) fn signals_are_blocked_until_the_child_has_its_pipe() {
     unsafe { libc::pthread_atfork(None, None, Some(record_mask_in_child)) };
     let _handler = SignalHandler::new(Signal::SIGUSR1).unwrap();
     let before = blocked_set();
-    let expected = before.clone();
     fork(move || {
         assert_eq!(
             BLOCKED_IN_EARLIER_FORK_HANDLER.load(SeqCst),
             2,
             "SIGUSR1 was not blocked while the child still shared the pipe"
         );
-        assert_eq!(blocked_set(), expected, "the child's mask is restored");
+        assert_eq!(blocked_set(), before, "the child's mask is restored");
     })
     .join();
     assert_eq!(blocked_set(), before, "the parent's mask is restored");
 }
 
-/// The blocked set read from `/proc/self/status` (`SigBlk`, in hex).
-fn blocked_set() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigBlk:"))
-        .unwrap()
-        .trim()
-        .to_owned()
+/// This thread's blocked set, as the kernel reports it.
+fn blocked_set() -> u64 {
+    status_mask("SigBlk")
 }
 
 /// Blocks (`SIG_BLOCK`) or unblocks (`SIG_UNBLOCK`) SIGUSR2 in this thread.
@@ -210,8 +203,7 @@ pub(crate) fn each_fork_restores_the_mask_it_found() {
         change_sigusr2(how);
         let before = blocked_set();
         assert_eq!(before != unblocked, how == libc::SIG_BLOCK);
-        let expected = before.clone();
-        fork(move || assert_eq!(blocked_set(), expected, "the child's mask")).join();
+        fork(move || assert_eq!(blocked_set(), before, "the child's mask")).join();
         assert_eq!(blocked_set(), before, "the parent's mask");
     }
 }

@@ -13,13 +13,7 @@ use forkwise_signal::{Propagation, Signal, SignalHandler, SignalInfo};
 /// True if the kernel says this process catches `signal` (`SigCgt` in
 /// `/proc/self/status`).
 pub(crate) fn caught(signal: Signal) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("SigCgt:"))
-        .expect("SigCgt line");
-    let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
-    mask & (1 << (signal.as_raw() - 1)) != 0
+    forkwise_testkit::caught(signal.as_raw())
 }
 
 /// The address of `signal`'s current handler (0 for `SIG_DFL`, 1 for `SIG_IGN`).

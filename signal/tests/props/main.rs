@@ -52,12 +52,7 @@ struct Modelled {
 }
 
 fn caught() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("SigCgt:"))
-        .unwrap();
-    u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (SIGNAL.as_raw() - 1)) != 0
+    forkwise_testkit::caught(SIGNAL.as_raw())
 }
 
 fn run_ops(ops: &[Op]) -> Result<(), TestCaseError> {

@@ -50,15 +50,7 @@ fn counting(interval: Duration, count: &Arc<AtomicU64>) -> Timer {
 
 /// Whether this process catches the timer signal (its bit in `SigCgt`).
 fn catches_timer_signal() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .unwrap()
-        .trim();
-    let bits = u64::from_str_radix(mask, 16).unwrap();
-    let signal = forkwise_timer::timer_signal().unwrap().as_raw();
-    bits & (1 << (signal - 1)) != 0
+    forkwise_testkit::caught(forkwise_timer::timer_signal().unwrap().as_raw())
 }
 
 /// The kernel's POSIX timers of this process, from /proc/self/timers.
