@@ -31,9 +31,9 @@ pub fn sigusr1_count() -> u64 {
 }
 
 /// Runs `call` under a storm of SIGUSR1, one every 100 µs, counted by the
-/// handler of [`count_sigusr1_without_restart`] (installed here if not
-/// yet), so that every blocking call inside sees EINTR; returns what `call`
-/// gave once the storm is over.
+/// handler of [`count_sigusr1_without_restart`] (which it installs), so
+/// that every blocking call inside sees EINTR; returns what `call` gave
+/// once the storm is over.
 ///
 /// # Panics
 ///
