@@ -158,9 +158,10 @@ pub(crate) struct Ready {
 /// The receive side of a channel: bytes read but not yet delivered, the
 /// descriptors that came with them, and where the current frame stands.
 ///
-/// Use: [`next_frame`](Self::next_frame) until it gives `None`, then read
+/// Use: [`next_ready`](Self::next_ready) until it gives `None`, then read
 /// from the socket into [`read_target`](Self::read_target) and report the
-/// read with [`received`](Self::received).
+/// read with [`received`](Self::received); [`frame`](Self::frame) lends a
+/// frame that `next_ready` consumed.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     /// Received, not yet consumed: `buffer[start..]`.
@@ -230,18 +231,13 @@ impl Inbox {
         self.buffer.capacity() + self.large.capacity() + large
     }
 
-    /// The next complete frame from what has been received, `None` if more
-    /// bytes are needed.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Corrupt`] (for good), [`Error::FrameTooLarge`] and
-    /// [`Error::Descriptors`] (the frame is skipped; call again).
+    /// [`next_ready`](Self::next_ready) and [`frame`](Self::frame) in one.
+    #[cfg(test)]
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame<'_>>> {
         Ok(self.next_ready()?.map(|ready| self.frame(ready)))
     }
 
-    /// A frame made ready by [`next_ready`](Self::next_ready).
+    /// Lends a frame that [`next_ready`](Self::next_ready) consumed.
     pub(crate) fn frame(&mut self, ready: Ready) -> Frame<'_> {
         let payload = match ready.payload {
             Some(range) => Payload::Buffered(&self.buffer[range]),
@@ -253,9 +249,14 @@ impl Inbox {
         }
     }
 
-    /// [`next_frame`](Self::next_frame) in two steps, so that a caller can
-    /// read more in a loop and keep the frame past it: this one consumes
-    /// the next complete frame, [`frame`](Self::frame) lends it.
+    /// Consumes the next complete frame from what has been received, `None`
+    /// if more bytes are needed. It is lent by [`frame`](Self::frame): apart,
+    /// so that a caller can read more in a loop and keep the frame past it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] (for good), [`Error::FrameTooLarge`] and
+    /// [`Error::Descriptors`] (the frame is skipped; call again).
     pub(crate) fn next_ready(&mut self) -> Result<Option<Ready>> {
         loop {
             match &mut self.state {

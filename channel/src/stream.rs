@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Operation, Result};
-use crate::frame::{self, Frame, HEADER_LEN, Inbox};
+use crate::frame::{self, Frame, HEADER_LEN, Inbox, Ready};
 use crate::sys;
 use forkwise_codec::{Codec, Postcard};
 
@@ -705,12 +705,7 @@ impl<C: Codec> StreamChannel<C> {
     pub fn receive_borrowed<'a, T: Deserialize<'a>>(&'a mut self) -> Result<T> {
         // What the last borrowed receive left, once it is no longer lent.
         self.inbox.trim();
-        let ready = loop {
-            if let Some(ready) = self.inbox.next_ready()? {
-                break ready;
-            }
-            self.read_once(Wait::Block)?;
-        };
+        let ready = self.next_ready(Wait::Block)?;
         let Frame { payload, fds } = self.inbox.frame(ready);
         reject_fds(fds)?;
         C::decode(payload.into_bytes()).map_err(Error::Decode)
@@ -876,11 +871,17 @@ impl<C: Codec> StreamChannel<C> {
         wait: Wait,
         deliver: impl FnOnce(Frame<'_>) -> Result<R>,
     ) -> Result<R> {
+        let ready = self.next_ready(wait)?;
+        let result = deliver(self.inbox.frame(ready));
+        self.inbox.trim();
+        result
+    }
+
+    /// Reads until the inbox holds a complete frame, and consumes it.
+    fn next_ready(&mut self, wait: Wait) -> Result<Ready> {
         loop {
-            if let Some(frame) = self.inbox.next_frame()? {
-                let result = deliver(frame);
-                self.inbox.trim();
-                return result;
+            if let Some(ready) = self.inbox.next_ready()? {
+                return Ok(ready);
             }
             self.read_once(wait)?;
         }
